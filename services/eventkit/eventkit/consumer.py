@@ -1,0 +1,235 @@
+"""The consumer runtime: one HTTP entry point that reads any delivery, routes it, and maps the outcome.
+
+A service's ``main.py`` reads like its flow::
+
+    consumer = Consumer("inventory")
+
+    @consumer.on(ORDER_PLACED)                    # business writes + ledger entry in ONE transaction
+    def reserve(event: DomainEvent, ctx: HandlerContext) -> None:
+        ...ctx.transaction.update(...)
+
+    def handle_event(request):                    # the functions-framework target (signature type: http)
+        return consumer.handle(request)
+
+One bus topic carries many event types. In the cloud each subscription filters on ``ce-type``; the emulator
+ignores filters, so a type with no route is acknowledged without effect (``ignored``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
+from typing import Any
+
+from eventkit.catalog import CATALOG
+from eventkit.clients import firestore_client
+from eventkit.config import Config
+from eventkit.delivery import Delivery, read_delivery
+from eventkit.errors import PayloadTooLargeError, PermanentError
+from eventkit.events import EventCatalog
+from eventkit.failures import FailedDelivery, FailureRecorder
+from eventkit.idempotency import FirestoreLedger, payload_hash
+from eventkit.outcome import Outcome, Status, classify
+from eventkit.publish import Publisher
+from eventkit.structured_log import bind, bind_trace, log_context, setup_logging
+from eventkit.trace import trace_from_headers
+
+log = logging.getLogger("eventkit.consumer")
+
+
+@dataclass(frozen=True)
+class HandlerContext:
+    """What a handler gets beside its event: the delivery, and the transaction when ``exactly_once``."""
+
+    delivery: Delivery
+    consumer: Consumer
+    transaction: Any | None = None
+
+    @property
+    def db(self) -> Any:
+        return self.consumer.db
+
+
+Handler = Callable[[Any, HandlerContext], Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    handler: Handler
+    exactly_once: bool
+
+
+class Consumer:
+    """Routes deliveries of one consumer (the ledger's scope) to its handlers."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        topics: Iterable[str] = (),
+        buckets: Iterable[str] = (),
+        catalog: EventCatalog = CATALOG,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        # Checked here, at start-up: a missing variable stops the process with a message naming it.
+        self.config = Config.from_env(service=name, topics=topics, buckets=buckets, environ=environ)
+        self.name = name
+        self.catalog = catalog
+        self._routes: dict[str, Route] = {}
+        setup_logging(self.config.service, self.config.project)
+
+    # Clients and stores are created on first use, once per process.
+    @property
+    def db(self) -> Any:
+        return firestore_client(self.config.project)
+
+    @cached_property
+    def ledger(self) -> FirestoreLedger:
+        return FirestoreLedger(self.db, ttl=timedelta(days=self.config.ledger_ttl_days))
+
+    @cached_property
+    def failures(self) -> FailureRecorder:
+        return FailureRecorder(self.db)
+
+    @cached_property
+    def publisher(self) -> Publisher:
+        return Publisher(self.config, self.catalog)
+
+    def on(self, kind: str, *, exactly_once: bool = True) -> Callable[[Handler], Handler]:
+        """Route ``kind`` (a catalog event type, or the storage finalize type) to the decorated handler.
+
+        ``exactly_once=True`` runs the handler inside the ledger transaction (``ctx.transaction``): its
+        Firestore writes and the ledger entry commit together. With ``False`` the handler guards its own
+        effects, e.g. with ``consumer.ledger.side_effect_once``.
+        """
+        if kind in self._routes:
+            raise ValueError(f"{self.name}: {kind} already has a handler")
+
+        def register(handler: Handler) -> Handler:
+            self._routes[kind] = Route(handler, exactly_once)
+            return handler
+
+        return register
+
+    @property
+    def handled_kinds(self) -> list[str]:
+        return sorted(self._routes)
+
+    def handle(self, request: Any) -> tuple[str, int, dict[str, str]]:
+        """The functions-framework entry point's body: a Flask request in, a (body, status, headers) out."""
+        headers = dict(request.headers)
+        with log_context(trace=trace_from_headers(headers), consumer=self.name):
+            outcome, key = self._handle(request, headers)
+            body = {"status": outcome.status.value, "key": key}
+            if outcome.reason:
+                body["reason"] = outcome.reason
+            if outcome.message and outcome.status is not Status.ERROR:
+                body["message"] = outcome.message
+            return json.dumps(body), outcome.http_status, {"Content-Type": "application/json"}
+
+    def _handle(self, request: Any, headers: dict[str, str]) -> tuple[Outcome, str | None]:
+        limit = self.config.max_delivery_bytes
+        if request.content_length is not None and request.content_length > limit:
+            error = PayloadTooLargeError(f"request body is {request.content_length} bytes; the limit is {limit}")
+            return self._reject(error, FailedDelivery(self.name, error.reason, str(error), b"", headers)), None
+        body = request.get_data(cache=False)
+
+        try:
+            delivery = read_delivery(headers, body, self.catalog, max_bytes=limit)
+        except PermanentError as error:
+            return self._reject(
+                error, FailedDelivery.unparsed(self.name, error.reason, str(error), body, headers)
+            ), None
+
+        bind_trace(delivery.trace)
+        bind(
+            event_id=delivery.event.id if delivery.event else None,
+            event_type=delivery.kind,
+            event_source=delivery.event.source if delivery.event else None,
+            object=delivery.object.key if delivery.object else None,
+            message_id=delivery.message.message_id if delivery.message else None,
+            subscription=delivery.message.subscription if delivery.message else None,
+            transport=delivery.transport.value,
+        )
+        route = self._routes.get(delivery.kind)
+        if route is None:
+            log.debug("ignored: no handler for this type")
+            return Outcome(Status.IGNORED, "not_handled"), delivery.key
+
+        try:
+            outcome = self._run(route, delivery)
+        except Exception as exc:
+            outcome = classify(exc)
+            if outcome.status is Status.REJECTED:
+                return self._reject(exc, _failed_from(self.name, delivery, exc, body, headers)), delivery.key
+            if outcome.status is Status.RETRY:
+                log.warning("will retry", extra={"fields": {"reason": outcome.reason, "error": str(exc)}})
+            else:
+                log.error("handler failed", exc_info=exc, extra={"fields": {"reason": outcome.reason}})
+            return outcome, delivery.key
+        log.info(outcome.status.value)
+        return outcome, delivery.key
+
+    def _run(self, route: Route, delivery: Delivery) -> Outcome:
+        payload = delivery.event if delivery.event is not None else delivery.object
+        if not route.exactly_once:
+            route.handler(payload, HandlerContext(delivery, self))
+            return Outcome(Status.PROCESSED)
+        digest = payload_hash(_payload_identity(delivery))
+        once = self.ledger.run_once(
+            self.name,
+            delivery.key,
+            digest,
+            lambda transaction: route.handler(payload, HandlerContext(delivery, self, transaction)),
+        )
+        return Outcome(Status.DUPLICATE if once.duplicate else Status.PROCESSED)
+
+    def _reject(self, error: BaseException, failure: FailedDelivery) -> Outcome:
+        """Acknowledge a permanent failure, but only once it is recorded: if recording fails, retry instead."""
+        try:
+            record_id = self.failures.record(failure)
+        except Exception as exc:
+            log.error(
+                "could not record a permanent failure; asking for redelivery so it is not lost",
+                exc_info=exc,
+                extra={"fields": {"reason": failure.reason, "error": failure.error}},
+            )
+            return Outcome(Status.RETRY, "failure_not_recorded", str(exc))
+        log.error(
+            f"rejected: {failure.error}",
+            extra={"fields": {"reason": failure.reason, "failure_id": record_id}},
+        )
+        return Outcome(Status.REJECTED, failure.reason, str(error))
+
+
+def _payload_identity(delivery: Delivery) -> Any:
+    if delivery.event is not None:
+        return {"type": delivery.event.type, "data": delivery.event.data_json()}
+    assert delivery.object is not None
+    return {"object": delivery.object.key}
+
+
+def _failed_from(
+    consumer: str, delivery: Delivery, error: BaseException, body: bytes, headers: Mapping[str, str]
+) -> FailedDelivery:
+    reason = getattr(error, "reason", type(error).__name__)
+    message = delivery.message
+    return FailedDelivery(
+        consumer=consumer,
+        reason=reason,
+        error=str(error),
+        body=body,
+        headers=headers,
+        transport=delivery.transport.value,
+        subscription=message.subscription if message else None,
+        message_id=message.message_id if message else delivery.envelope_id,
+        attributes=message.attributes if message else None,
+        data=message.data if message else None,
+        event_id=delivery.event.id if delivery.event else None,
+        event_type=delivery.kind,
+        delivery_attempt=message.delivery_attempt if message else None,
+    )

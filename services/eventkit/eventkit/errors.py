@@ -1,0 +1,68 @@
+"""Exceptions that decide what happens to a delivery.
+
+A consumer raises :class:`RetryableError` for trouble that may pass (Pub/Sub redelivers with backoff) and
+:class:`PermanentError` for input that will never succeed (acknowledged, recorded, logged at ERROR).
+"""
+
+from __future__ import annotations
+
+
+class EventkitError(Exception):
+    """Base of every error eventkit raises on purpose."""
+
+
+class ConfigError(EventkitError):
+    """An environment variable is missing or malformed; raised at start-up."""
+
+
+class RetryableError(EventkitError):
+    """Transient trouble: answer 5xx so Pub/Sub redelivers with the subscription's backoff."""
+
+
+class PermanentError(EventkitError):
+    """The delivery can never succeed: acknowledge it, record it, log why.
+
+    ``reason`` is a short machine-readable code (``malformed_delivery``, ``invalid_payload`` ...); the
+    message says what was wrong and what was expected.
+    """
+
+    reason = "permanent_failure"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class MalformedDeliveryError(PermanentError):
+    """The HTTP request is not any delivery form eventkit knows (bad JSON, missing message, bad base64)."""
+
+    reason = "malformed_delivery"
+
+
+class UnknownEventTypeError(PermanentError):
+    """The CloudEvent type is not in the catalog (or is a schema version nobody handles)."""
+
+    reason = "unknown_event_type"
+
+
+class InvalidPayloadError(PermanentError):
+    """The event data does not match the payload model of its type; the message names the field."""
+
+    reason = "invalid_payload"
+
+
+class PayloadTooLargeError(PermanentError):
+    """The request body exceeds the configured limit."""
+
+    reason = "payload_too_large"
+
+
+class IdempotencyKeyConflictError(PermanentError):
+    """The same idempotency key arrived with a different payload: a producer bug, never retried."""
+
+    reason = "idempotency_key_reused"
+
+
+class LeaseHeldError(RetryableError):
+    """Another delivery of the same event holds the in-progress lease; retry after it expires or completes."""

@@ -1,0 +1,127 @@
+"""Permanent failures, recorded where an operator will find them (Firestore collection ``failures``).
+
+A poison message is acknowledged so it does not loop for days; this record is what keeps it from being lost.
+Repeated deliveries of the same poison message update one record (``count``) instead of adding new ones.
+The dead-letter recorder (issue: dead letters and replay) lists these beside dead-lettered messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+FAILURES_COLLECTION = "failures"
+# Firestore documents are at most 1 MiB; keep what an operator needs to replay or diagnose, not more.
+MAX_STORED_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class FailedDelivery:
+    """What is known of a delivery that failed permanently; built before or after parsing succeeded."""
+
+    consumer: str
+    reason: str
+    error: str
+    body: bytes
+    headers: Mapping[str, str]
+    transport: str | None = None
+    subscription: str | None = None
+    message_id: str | None = None
+    attributes: Mapping[str, str] | None = None
+    data: bytes | None = None
+    event_id: str | None = None
+    event_type: str | None = None
+    delivery_attempt: int | None = None
+
+    @classmethod
+    def unparsed(
+        cls, consumer: str, reason: str, error: str, body: bytes, headers: Mapping[str, str]
+    ) -> FailedDelivery:
+        """A delivery that could not be read: keep whatever envelope fields can still be found in the body."""
+        envelope = _json_object(body)
+        message = envelope.get("message") if isinstance(envelope.get("message"), dict) else {}
+        message_id = message.get("messageId") or message.get("message_id")
+        attributes = message.get("attributes")
+        return cls(
+            consumer=consumer,
+            reason=reason,
+            error=error,
+            body=body,
+            headers=headers,
+            subscription=envelope.get("subscription") if isinstance(envelope.get("subscription"), str) else None,
+            message_id=message_id if isinstance(message_id, str) else None,
+            attributes=attributes if isinstance(attributes, dict) else None,
+        )
+
+    @property
+    def record_id(self) -> str:
+        """Same poison message, same record: keyed by consumer and message/event id, else the body's hash."""
+        identity = self.message_id or self.event_id or hashlib.sha256(self.body).hexdigest()
+        return hashlib.sha256(f"{self.consumer}\0{identity}".encode()).hexdigest()[:40]
+
+    def to_document(self, now: datetime) -> dict[str, Any]:
+        payload = self.data if self.data is not None else self.body
+        return {
+            "consumer": self.consumer,
+            "reason": self.reason,
+            "error": self.error[:2000],
+            "transport": self.transport,
+            "subscription": self.subscription,
+            "message_id": self.message_id,
+            "attributes": dict(self.attributes or {}),
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "delivery_attempt": self.delivery_attempt,
+            "payload": _stored(payload),
+            "payload_bytes": len(payload),
+            "payload_truncated": len(payload) > MAX_STORED_BYTES,
+            "headers": {k.lower(): v for k, v in self.headers.items() if _keep_header(k)},
+            "status": "new",
+            "last_seen": now,
+        }
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _keep_header(name: str) -> bool:
+    lowered = name.lower()
+    # Never store credentials an operator could leak by reading the record.
+    return lowered not in {"authorization", "cookie", "x-goog-iap-jwt-assertion"}
+
+
+def _stored(payload: bytes) -> dict[str, str]:
+    kept = payload[:MAX_STORED_BYTES]
+    try:
+        return {"text": kept.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(kept).decode("ascii")}
+
+
+class FailureRecorder:
+    def __init__(self, client: Any, collection: str = FAILURES_COLLECTION) -> None:
+        self.client = client
+        self.collection = collection
+
+    def record(self, failure: FailedDelivery) -> str:
+        from google.cloud import firestore
+
+        now = datetime.now(UTC)
+        ref = self.client.collection(self.collection).document(failure.record_id)
+        document = failure.to_document(now)
+        document["count"] = firestore.Increment(1)
+        # first_seen is written once; two racing first deliveries would both write "now" — harmless.
+        if not ref.get(["first_seen"]).exists:
+            document["first_seen"] = now
+        ref.set(document, merge=True)
+        return failure.record_id

@@ -1,0 +1,71 @@
+"""Publishing domain events to Pub/Sub as CloudEvents (binary Pub/Sub binding), with the current trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from google.api_core import exceptions as api_exceptions
+
+from eventkit.clients import publisher_client
+from eventkit.config import Config
+from eventkit.errors import RetryableError
+from eventkit.events import DomainEvent, EventCatalog, encode_for_pubsub, new_event
+from eventkit.structured_log import current_trace
+
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_SECONDS = 30.0
+
+
+class Publisher:
+    """Publishes validated domain events for one service. ``source`` is the CloudEvent source of its events."""
+
+    def __init__(self, config: Config, catalog: EventCatalog, source: str | None = None) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.source = source or f"//shop/services/{config.service}"
+
+    def event(
+        self, event_type: str, data: Any, *, subject: str | None = None, event_id: str | None = None
+    ) -> DomainEvent:
+        """Build and validate an event (not yet sent), carrying the current trace as a child span."""
+        trace = current_trace()
+        return new_event(
+            self.catalog,
+            event_type,
+            data,
+            source=self.source,
+            subject=subject,
+            event_id=event_id,
+            traceparent=trace.child().traceparent if trace else None,
+        )
+
+    def publish(self, topic: str, event: DomainEvent, *, ordering_key: str | None = None) -> str:
+        """Send ``event`` to the logical ``topic`` and wait for the server's message id.
+
+        Waiting is deliberate: the caller (an outbox, a consumer) must know the event is durable before it
+        acknowledges or marks anything sent. Transient failures raise :class:`RetryableError`.
+        """
+        data, attributes = encode_for_pubsub(event)
+        topic_path = self.config.topic_path(topic)
+        try:
+            future = publisher_client().publish(topic_path, data, ordering_key=ordering_key or "", **attributes)
+            message_id = future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
+        except (api_exceptions.GoogleAPICallError, TimeoutError) as exc:
+            if ordering_key:
+                # After a failure the client pauses that ordering key until resumed.
+                publisher_client().resume_publish(topic_path, ordering_key)
+            raise RetryableError(f"publishing {event.type} {event.id} to {topic_path} failed: {exc}") from exc
+        log.info(
+            "published",
+            extra={
+                "fields": {
+                    "event_id": event.id,
+                    "event_type": event.type,
+                    "topic": topic_path,
+                    "message_id": message_id,
+                }
+            },
+        )
+        return str(message_id)

@@ -1,0 +1,47 @@
+"""Configuration from the environment: every problem named at start-up."""
+
+from __future__ import annotations
+
+import pytest
+
+from eventkit.config import Config, env_name
+from eventkit.errors import ConfigError
+
+BASE = {"GOOGLE_CLOUD_PROJECT": "p", "K_SERVICE": "inventory"}
+
+
+def test_topics_and_buckets_come_from_named_variables() -> None:
+    config = Config.from_env(
+        topics=["order-events"],
+        buckets=["uploads"],
+        environ={**BASE, "TOPIC_ORDER_EVENTS": "order-events-prod", "BUCKET_UPLOADS": "b-up"},
+    )
+
+    assert config.topic("order-events") == "order-events-prod"
+    assert config.topic_path("order-events") == "projects/p/topics/order-events-prod"
+    assert config.bucket("uploads") == "b-up"
+
+
+def test_every_missing_or_malformed_variable_is_named_in_one_error() -> None:
+    environ = {"PUBSUB_EMULATOR_HOST": "nonsense", "MAX_DELIVERY_BYTES": "-3"}
+
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env(topics=["order-events"], environ=environ)
+
+    message = str(raised.value)
+    for name in ("GOOGLE_CLOUD_PROJECT", "K_SERVICE", "TOPIC_ORDER_EVENTS", "PUBSUB_EMULATOR_HOST", "MAX_DELIVERY_BYTES"):
+        assert name in message
+
+
+def test_service_name_falls_back_to_the_consumer_name() -> None:
+    assert Config.from_env(service="inventory", environ={"GOOGLE_CLOUD_PROJECT": "p"}).service == "inventory"
+
+
+def test_asking_for_an_unconfigured_topic_names_its_variable() -> None:
+    with pytest.raises(ConfigError, match="TOPIC_ORDER_EVENTS"):
+        Config.from_env(environ=BASE).topic("order-events")
+
+
+def test_env_name_turns_names_into_variable_suffixes() -> None:
+    assert env_name("order-events") == "ORDER_EVENTS"
+    assert env_name("inventory-order-events-dead-letter") == "INVENTORY_ORDER_EVENTS_DEAD_LETTER"
