@@ -29,7 +29,13 @@ def test_every_missing_or_malformed_variable_is_named_in_one_error() -> None:
         Config.from_env(topics=["order-events"], environ=environ)
 
     message = str(raised.value)
-    for name in ("GOOGLE_CLOUD_PROJECT", "K_SERVICE", "TOPIC_ORDER_EVENTS", "PUBSUB_EMULATOR_HOST", "MAX_DELIVERY_BYTES"):
+    for name in (
+        "GOOGLE_CLOUD_PROJECT",
+        "K_SERVICE",
+        "TOPIC_ORDER_EVENTS",
+        "PUBSUB_EMULATOR_HOST",
+        "MAX_DELIVERY_BYTES",
+    ):
         assert name in message
 
 

@@ -29,7 +29,7 @@ from eventkit.catalog import CATALOG
 from eventkit.clients import firestore_client
 from eventkit.config import Config
 from eventkit.delivery import Delivery, read_delivery
-from eventkit.errors import PayloadTooLargeError, PermanentError
+from eventkit.errors import MalformedDeliveryError, PayloadTooLargeError, PermanentError
 from eventkit.events import EventCatalog
 from eventkit.failures import FailedDelivery, FailureRecorder
 from eventkit.idempotency import FirestoreLedger, payload_hash
@@ -140,10 +140,14 @@ class Consumer:
 
         try:
             delivery = read_delivery(headers, body, self.catalog, max_bytes=limit)
-        except PermanentError as error:
-            return self._reject(
-                error, FailedDelivery.unparsed(self.name, error.reason, str(error), body, headers)
-            ), None
+        except Exception as exc:  # the same bytes fail the same way on redelivery: permanent
+            error = (
+                exc
+                if isinstance(exc, PermanentError)
+                else MalformedDeliveryError(f"unreadable delivery ({type(exc).__name__}: {exc})")
+            )
+            failure = FailedDelivery.unparsed(self.name, error.reason, str(error), body, headers)
+            return self._reject(error, failure), None
 
         bind_trace(delivery.trace)
         bind(

@@ -157,8 +157,10 @@ def _peek_type(headers: Mapping[str, str], body: bytes) -> str | None:
 def _parse_outer(headers: Mapping[str, str], body: bytes) -> CloudEvent:
     try:
         return from_http(dict(headers), body, data_unmarshaller=_json_or_none)
-    except GenericException as exc:
-        raise MalformedDeliveryError(f"not a valid CloudEvent: {str(exc).splitlines()[0][:300]}") from None
+    except (GenericException, ValueError, TypeError, RecursionError) as exc:
+        raise MalformedDeliveryError(
+            f"not a valid CloudEvent: {(str(exc).splitlines() or [type(exc).__name__])[0][:300]}"
+        ) from None
 
 
 def _json_or_none(raw: str | bytes) -> Any:
@@ -166,7 +168,7 @@ def _json_or_none(raw: str | bytes) -> Any:
         return None
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise MalformedDeliveryError(f"CloudEvent data is not JSON: {exc}") from None
 
 
@@ -175,5 +177,5 @@ def _json_body(body: bytes) -> Any:
         raise MalformedDeliveryError("request body is empty; expected a Pub/Sub push body or a CloudEvent")
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise MalformedDeliveryError(f"request body is not JSON: {exc}") from None

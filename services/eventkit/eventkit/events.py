@@ -132,9 +132,9 @@ def decode_cloudevent(catalog: EventCatalog, headers: Mapping[str, str], body: b
     """An HTTP request (binary or structured CloudEvent) -> a validated domain event."""
     try:
         cloud_event = from_http(dict(headers), body, data_unmarshaller=_json_data)
-    except GenericException as exc:
+    except (GenericException, ValueError, TypeError, RecursionError) as exc:
         raise MalformedDeliveryError(f"not a valid CloudEvent: {_first_line(exc)}") from None
-    return _to_domain_event(catalog, cloud_event)
+    return _to_domain_event(catalog, cloud_event, time_declared=_declares_time(headers, body))
 
 
 def decode_pubsub_attributes(catalog: EventCatalog, attributes: Mapping[str, str], data: bytes) -> DomainEvent:
@@ -148,8 +148,28 @@ def decode_pubsub_attributes(catalog: EventCatalog, attributes: Mapping[str, str
     return decode_cloudevent(catalog, lowered, data)
 
 
-def _to_domain_event(catalog: EventCatalog, cloud_event: CloudEvent) -> DomainEvent:
+_STRING_ATTRIBUTES = ("specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema")
+
+
+def _declares_time(headers: Mapping[str, str], body: bytes) -> bool:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if "ce-specversion" in lowered:
+        return "ce-time" in lowered
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(parsed, dict) and parsed.get("time") is not None
+
+
+def _to_domain_event(catalog: EventCatalog, cloud_event: CloudEvent, time_declared: bool = True) -> DomainEvent:
     attrs = cloud_event.get_attributes()
+    not_strings = [name for name in _STRING_ATTRIBUTES if name in attrs and not isinstance(attrs[name], str)]
+    if not_strings:
+        raise MalformedDeliveryError(f"CloudEvent attribute(s) {', '.join(map(repr, not_strings))} must be strings")
+    traceparent = attrs.get("traceparent")
+    if traceparent is not None and not isinstance(traceparent, str):
+        traceparent = None  # a malformed trace extension is not worth refusing the event for
     for required in ("id", "type", "source"):
         if not attrs.get(required):
             raise MalformedDeliveryError(f"CloudEvent attribute {required!r} is missing or empty")
@@ -165,9 +185,9 @@ def _to_domain_event(catalog: EventCatalog, cloud_event: CloudEvent) -> DomainEv
         type=attrs["type"],
         source=attrs["source"],
         data=data,
-        time=_parse_time(attrs.get("time")),
+        time=_parse_time(attrs.get("time")) if time_declared else None,
         subject=attrs.get("subject"),
-        traceparent=attrs.get("traceparent"),
+        traceparent=traceparent,
         extensions=extensions,
     )
 
@@ -177,7 +197,7 @@ def _json_data(raw: str | bytes) -> Any:
         return None
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise MalformedDeliveryError(f"CloudEvent data is not JSON: {exc}") from None
 
 

@@ -52,7 +52,7 @@ class PubSubMessage(BaseModel):
         except (binascii.Error, ValueError):
             # Some producers send URL-safe base64; accept it before giving up.
             try:
-                return base64.urlsafe_b64decode(value)
+                return base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=True)
             except (binascii.Error, ValueError):
                 raise ValueError("is not valid base64") from None
 

@@ -36,7 +36,7 @@ class TraceContext:
 
 def parse_traceparent(value: str | None) -> TraceContext | None:
     """Parse a W3C traceparent; ``None`` for absent or invalid values (all-zero ids are invalid)."""
-    if not value:
+    if not value or not isinstance(value, str):
         return None
     match = _TRACEPARENT.match(value.strip().lower())
     if not match or match.group(1) == "ff":
@@ -49,14 +49,14 @@ def parse_traceparent(value: str | None) -> TraceContext | None:
 
 def parse_cloud_trace_context(value: str | None) -> TraceContext | None:
     """Parse ``X-Cloud-Trace-Context: TRACE_ID/SPAN_ID;o=1`` (span id in decimal)."""
-    if not value:
+    if not value or not isinstance(value, str):
         return None
     match = _CLOUD_TRACE.match(value.strip())
     if not match:
         return None
     trace_id, span_decimal, option = match.groups()
     span_int = int(span_decimal) if span_decimal else 0
-    span_id = secrets.token_hex(8) if span_int == 0 or span_int >= 2 ** 64 else f"{span_int:016x}"
+    span_id = secrets.token_hex(8) if span_int == 0 or span_int >= 2**64 else f"{span_int:016x}"
     return TraceContext(trace_id.lower(), span_id, option != "0")
 
 
