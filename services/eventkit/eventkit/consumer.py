@@ -19,20 +19,22 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from eventkit.catalog import CATALOG
 from eventkit.clients import firestore_client
 from eventkit.config import Config
 from eventkit.delivery import Delivery, read_delivery
 from eventkit.errors import MalformedDeliveryError, PayloadTooLargeError, PermanentError
-from eventkit.events import EventCatalog
+from eventkit.events import DomainEvent, EventCatalog
 from eventkit.failures import FailedDelivery, FailureRecorder
-from eventkit.idempotency import FirestoreLedger, payload_hash
+from eventkit.idempotency import FirestoreLedger, Once, payload_hash
+from eventkit.outbox import Outbox
 from eventkit.outcome import Outcome, Status, classify
 from eventkit.publish import Publisher
 from eventkit.structured_log import bind, bind_trace, log_context, setup_logging
@@ -41,17 +43,56 @@ from eventkit.trace import trace_from_headers
 log = logging.getLogger("eventkit.consumer")
 
 
-@dataclass(frozen=True)
+@dataclass
 class HandlerContext:
-    """What a handler gets beside its event: the delivery, and the transaction when ``exactly_once``."""
+    """What a handler gets beside its event: the delivery, and the transaction when ``exactly_once``.
+
+    ``emit`` stages an outgoing event in the transactional outbox: it commits with the handler's writes and is
+    published after the commit. Its CloudEvent id is derived from (consumer, delivery key, type, n), so a
+    retried transaction or a redelivery produces the same id and downstream consumers dedupe it.
+    """
 
     delivery: Delivery
     consumer: Consumer
     transaction: Any | None = None
+    emitted: list[str] = field(default_factory=list)
 
     @property
     def db(self) -> Any:
         return self.consumer.db
+
+    @property
+    def cause(self) -> str:
+        return f"{self.consumer.name}/{self.delivery.key}"
+
+    def emit(
+        self, topic: str, event_type: str, data: Any, *, subject: str | None = None, ordering_key: str | None = None
+    ) -> DomainEvent:
+        if self.transaction is None:
+            raise RuntimeError("emit() needs the ledger transaction: route with exactly_once=True or use transact()")
+        seed = f"{self.cause}\0{event_type}\0{len(self.emitted)}"
+        event = self.consumer.publisher.event(
+            event_type, data, subject=subject, event_id=str(uuid.uuid5(_EVENT_ID_NAMESPACE, seed))
+        )
+        self.consumer.outbox.add(
+            self.transaction,
+            self.consumer.config.topic_path(topic),
+            event,
+            ordering_key=ordering_key,
+            cause=self.cause,
+        )
+        self.emitted.append(event.id)
+        return event
+
+    def transact(self, write: Callable[[HandlerContext], T]) -> Once[T]:
+        """For ``exactly_once=False`` handlers: run ``write(ctx)`` once per delivery key, atomically with the
+        ledger entry (after any work outside Firestore, e.g. an idempotent gateway call), then publish what it
+        emitted."""
+        return self.consumer.run_once(self.delivery, write)
+
+
+_EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a52-58c4-4b8e-9d35-0c1f4e0b7a11")
+T = TypeVar("T")
 
 
 Handler = Callable[[Any, HandlerContext], Any]
@@ -94,6 +135,10 @@ class Consumer:
     @cached_property
     def failures(self) -> FailureRecorder:
         return FailureRecorder(self.db)
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        return Outbox(self.db)
 
     @cached_property
     def publisher(self) -> Publisher:
@@ -183,14 +228,29 @@ class Consumer:
         if not route.exactly_once:
             route.handler(payload, HandlerContext(delivery, self))
             return Outcome(Status.PROCESSED)
-        digest = payload_hash(_payload_identity(delivery))
-        once = self.ledger.run_once(
-            self.name,
-            delivery.key,
-            digest,
-            lambda transaction: route.handler(payload, HandlerContext(delivery, self, transaction)),
-        )
+        once = self.run_once(delivery, lambda ctx: route.handler(payload, ctx))
         return Outcome(Status.DUPLICATE if once.duplicate else Status.PROCESSED)
+
+    def run_once(self, delivery: Delivery, write: Callable[[HandlerContext], T]) -> Once[T]:
+        """``write`` and the ledger entry in one transaction; then publish the events it emitted.
+
+        A duplicate publishes whatever that delivery's first run left unsent (a publish that failed after the
+        commit answered 503, and this redelivery is the retry).
+        """
+        attempts: list[HandlerContext] = []
+
+        def in_transaction(transaction: Any) -> T:
+            ctx = HandlerContext(delivery, self, transaction)  # fresh per attempt: aborted attempts retry
+            attempts.append(ctx)
+            return write(ctx)
+
+        digest = payload_hash(_payload_identity(delivery))
+        once = self.ledger.run_once(self.name, delivery.key, digest, in_transaction)
+        if once.duplicate:
+            self.outbox.publish_for_cause(f"{self.name}/{delivery.key}")
+        elif attempts and attempts[-1].emitted:
+            self.outbox.publish(attempts[-1].emitted)
+        return once
 
     def _reject(self, error: BaseException, failure: FailedDelivery) -> Outcome:
         """Acknowledge a permanent failure, but only once it is recorded: if recording fails, retry instead."""

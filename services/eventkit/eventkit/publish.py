@@ -41,31 +41,51 @@ class Publisher:
             traceparent=trace.child().traceparent if trace else None,
         )
 
-    def publish(self, topic: str, event: DomainEvent, *, ordering_key: str | None = None) -> str:
+    def publish(
+        self,
+        topic: str,
+        event: DomainEvent,
+        *,
+        ordering_key: str | None = None,
+        timeout: float = PUBLISH_TIMEOUT_SECONDS,
+    ) -> str:
         """Send ``event`` to the logical ``topic`` and wait for the server's message id.
 
         Waiting is deliberate: the caller (an outbox, a consumer) must know the event is durable before it
         acknowledges or marks anything sent. Transient failures raise :class:`RetryableError`.
         """
         data, attributes = encode_for_pubsub(event)
-        topic_path = self.config.topic_path(topic)
-        try:
-            future = publisher_client().publish(topic_path, data, ordering_key=ordering_key or "", **attributes)
-            message_id = future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
-        except (api_exceptions.GoogleAPICallError, TimeoutError) as exc:
-            if ordering_key:
-                # After a failure the client pauses that ordering key until resumed.
-                publisher_client().resume_publish(topic_path, ordering_key)
-            raise RetryableError(f"publishing {event.type} {event.id} to {topic_path} failed: {exc}") from exc
-        log.info(
-            "published",
-            extra={
-                "fields": {
-                    "event_id": event.id,
-                    "event_type": event.type,
-                    "topic": topic_path,
-                    "message_id": message_id,
-                }
-            },
-        )
-        return str(message_id)
+        return send(self.config.topic_path(topic), data, attributes, ordering_key=ordering_key, timeout=timeout)
+
+
+def send(
+    topic_path: str,
+    data: bytes,
+    attributes: dict[str, str],
+    *,
+    ordering_key: str | None = None,
+    timeout: float = PUBLISH_TIMEOUT_SECONDS,
+) -> str:
+    """Publish an already-encoded message (the outbox stores messages encoded) and wait for its id."""
+    client = publisher_client()
+    try:
+        future = client.publish(topic_path, data, ordering_key=ordering_key or "", **attributes)
+        message_id = future.result(timeout=timeout)
+    except (api_exceptions.GoogleAPICallError, api_exceptions.RetryError, TimeoutError) as exc:
+        if ordering_key:
+            # After a failure the client pauses that ordering key until it is resumed.
+            client.resume_publish(topic_path, ordering_key)
+        what = f"{attributes.get('ce-type', 'message')} {attributes.get('ce-id', '')}".strip()
+        raise RetryableError(f"publishing {what} to {topic_path} failed: {exc!r}") from exc
+    log.info(
+        "published",
+        extra={
+            "fields": {
+                "event_id": attributes.get("ce-id"),
+                "event_type": attributes.get("ce-type"),
+                "topic": topic_path,
+                "message_id": message_id,
+            }
+        },
+    )
+    return str(message_id)

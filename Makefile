@@ -1,0 +1,67 @@
+# The two Quickstart commands are `make up` and `make test`; both create .venv and install the pinned
+# dependencies first. Everything runs as local processes: no Docker needed.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# `make up DETACH=1` returns once the stack is up; `make down` stops it.
+DETACH ?=
+PORT_BASE ?= 8085
+
+.DEFAULT_GOAL := help
+.PHONY: help install up down status test test-unit test-integration test-e2e lint format lock clean
+
+help:
+	@echo "make up        run emulators + services in the foreground (Ctrl-C stops all); DETACH=1 to background"
+	@echo "make down      stop a detached stack"
+	@echo "make status    what the stack runs and whether it answers"
+	@echo "make test      the whole test suite (unit, integration, e2e); starts its own stack"
+	@echo "make test-unit | test-integration | test-e2e   one layer"
+	@echo "make lint      ruff"
+	@echo "make lock      re-pin constraints.txt from requirements-dev.in"
+
+$(VENV)/.installed: requirements.in requirements-dev.in constraints.txt services/eventkit/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -r requirements-dev.in -e services/eventkit
+	@touch $@
+
+install: $(VENV)/.installed
+
+up: install
+	$(PY) -m stack up --port-base $(PORT_BASE) $(if $(DETACH),--detach,)
+
+down: install
+	$(PY) -m stack down
+
+status: install
+	$(PY) -m stack status
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+test-integration: install
+	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+test-e2e: install
+	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# Re-pin: a throwaway venv from the loose requirements, frozen into constraints.txt.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.in
+	{ sed -n '1,3p' constraints.txt; .lock-venv/bin/pip freeze --exclude-editable | sort -f; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt && rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .local .pytest_cache .ruff_cache

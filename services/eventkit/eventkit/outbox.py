@@ -1,0 +1,137 @@
+"""Transactional outbox: no event is lost between a state change and its publish.
+
+A producer writes each event it owes into the ``outbox`` collection in the SAME Firestore transaction as the
+state change that caused it. After the commit it publishes the entries and marks them sent. If the process dies
+or Pub/Sub is unavailable in between, the entry stays unsent and is published later by:
+
+- the next delivery of the same cause (a consumer that answered 503 is redelivered; its ledger says
+  "duplicate", and the runtime flushes that cause's unsent entries), or
+- the sweeper (:meth:`Outbox.sweep`), run by Cloud Scheduler in the cloud and periodically by the local stack.
+
+Entries are stored already encoded (Pub/Sub data + attributes + full topic path), so the sweeper needs no
+knowledge of event types. A crash between publish and "mark sent" publishes twice; consumers dedupe on the
+CloudEvent id, which is the entry's id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from eventkit.errors import RetryableError
+from eventkit.events import DomainEvent, encode_for_pubsub
+from eventkit.publish import send
+
+log = logging.getLogger(__name__)
+
+OUTBOX_COLLECTION = "outbox"
+# Entries are removed by a TTL policy on expires_at once sent (see terraform/); unsent ones are kept.
+SENT_RETENTION = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    published: int
+    failed: int
+
+
+class Outbox:
+    def __init__(self, client: Any, *, collection: str = OUTBOX_COLLECTION, publish_timeout: float = 10.0) -> None:
+        self.client = client
+        self.collection = collection
+        self.publish_timeout = publish_timeout
+
+    def _ref(self, event_id: str) -> Any:
+        return self.client.collection(self.collection).document(event_id)
+
+    def add(
+        self,
+        transaction: Any,
+        topic_path: str,
+        event: DomainEvent,
+        *,
+        ordering_key: str | None = None,
+        cause: str | None = None,
+    ) -> str:
+        """Stage ``event`` in ``transaction``; it commits (or not) with the caller's state change."""
+        data, attributes = encode_for_pubsub(event)
+        transaction.set(
+            self._ref(event.id),
+            {
+                "topic": topic_path,
+                "data": data.decode("utf-8"),
+                "attributes": attributes,
+                "ordering_key": ordering_key,
+                "event_type": event.type,
+                "cause": cause,
+                "sent": False,
+                "created_at": datetime.now(UTC),
+            },
+        )
+        return event.id
+
+    def publish(self, event_ids: Iterable[str]) -> int:
+        """Publish the given entries that are still unsent; raise RetryableError if any could not be."""
+        published, failures = 0, []
+        for event_id in event_ids:
+            snapshot = self._ref(event_id).get()
+            if not snapshot.exists or snapshot.get("sent"):
+                continue
+            try:
+                self._send(snapshot)
+                published += 1
+            except RetryableError as exc:
+                failures.append(str(exc))
+        if failures:
+            raise RetryableError(f"{len(failures)} outbox event(s) not published yet: {failures[0]}")
+        return published
+
+    def publish_for_cause(self, cause: str) -> int:
+        """Publish the unsent entries a given delivery produced (used when that delivery comes again)."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self.client.collection(self.collection).where(filter=FieldFilter("cause", "==", cause))
+        return self.publish(snapshot.id for snapshot in query.stream() if not snapshot.get("sent"))
+
+    def sweep(self, older_than: timedelta = timedelta(seconds=30), limit: int = 200) -> SweepResult:
+        """Publish entries left unsent for longer than ``older_than`` (oldest first)."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        cutoff = datetime.now(UTC) - older_than
+        query = (
+            self.client.collection(self.collection)
+            .where(filter=FieldFilter("sent", "==", False))
+            .where(filter=FieldFilter("created_at", "<=", cutoff))
+            .order_by("created_at")
+            .limit(limit)
+        )
+        published = failed = 0
+        for snapshot in query.stream():
+            try:
+                self._send(snapshot)
+                published += 1
+            except RetryableError as exc:
+                failed += 1
+                log.warning(
+                    "outbox sweep could not publish", extra={"fields": {"event_id": snapshot.id, "error": str(exc)}}
+                )
+        if published or failed:
+            log.info("outbox swept", extra={"fields": {"published": published, "failed": failed}})
+        return SweepResult(published, failed)
+
+    def _send(self, snapshot: Any) -> None:
+        entry = snapshot.to_dict()
+        message_id = send(
+            entry["topic"],
+            entry["data"].encode("utf-8"),
+            dict(entry["attributes"]),
+            ordering_key=entry.get("ordering_key"),
+            timeout=self.publish_timeout,
+        )
+        now = datetime.now(UTC)
+        snapshot.reference.update(
+            {"sent": True, "sent_at": now, "message_id": message_id, "expires_at": now + SENT_RETENTION}
+        )

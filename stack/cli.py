@@ -1,0 +1,160 @@
+"""``python -m stack up|down|status``: the local stack on the command line.
+
+Expected failures (a taken port, a missing emulator, a bad topology) print one ``stack: error: ...`` line
+(plus a log tail when a process failed to start) and exit 1, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+
+from stack.errors import StackError
+from stack.ports import DEFAULT_PORT_BASE
+from stack.processes import group_is_alive
+from stack.runner import DEFAULT_PROJECT, DEFAULT_STATE_DIR, ProcessStatus, Stack
+from stack.state import StackInfo, process_kind
+
+WATCH_INTERVAL_SECONDS = 1.0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.command(args))
+    except StackError as exc:
+        print(f"stack: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m stack", description="The local stack without Docker.")
+    commands = parser.add_subparsers(required=True, metavar="{up,down,status,demo}")
+
+    up = commands.add_parser("up", help="start emulators, bootstrap and services")
+    up.add_argument("--detach", action="store_true", help="return once ready and leave the stack running")
+    up.add_argument("--port-base", type=int, default=DEFAULT_PORT_BASE, metavar="N", help="default: %(default)s")
+    up.add_argument("--project", default=DEFAULT_PROJECT, help="default: %(default)s")
+    up.add_argument("--topology", type=Path, default=None, help="default: topology.yaml at the repository root")
+    up.set_defaults(command=_up)
+
+    down = commands.add_parser("down", help="stop the recorded processes")
+    down.set_defaults(command=_down)
+
+    status = commands.add_parser("status", help="show whether each recorded process is alive and answering")
+    status.set_defaults(command=_status)
+
+    demo = commands.add_parser("demo", help="publish an OrderPlaced event and follow it to Firestore")
+    demo.set_defaults(command=_demo)
+
+    for sub in (up, down, status, demo):
+        sub.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="default: %(default)s")
+    return parser
+
+
+def _up(args: argparse.Namespace) -> int:
+    stack = Stack(args.state_dir, args.port_base, args.project, topology_path=args.topology)
+    signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM stops the stack exactly like Ctrl-C
+    try:
+        info = stack.up()
+    except KeyboardInterrupt:
+        print("stack: interrupted; stopped what had been started", file=sys.stderr)
+        return 130
+    print(_table(["NAME", "KIND", "ADDRESS", "PID", "LOG"], _up_rows(info)))
+    print(f"ready in {stack.started_in_seconds or 0:.1f} s; record in {stack.state_dir / 'stack.json'}")
+    if args.detach:
+        print(f"stop it with: python -m stack down --state-dir {stack.state_dir}")
+        return 0
+    print("running in the foreground; Ctrl-C stops everything")
+    try:
+        _watch(info)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        with _signals_ignored():  # a second Ctrl-C must not cut the shutdown short
+            stack.down()
+    print("stopped")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    stack = Stack(args.state_dir)
+    stopped = stack.down()
+    print(f"stopped: {', '.join(stopped)}" if stopped else f"no stack recorded in {stack.state_dir}; nothing to stop")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    statuses = Stack(args.state_dir).status()
+    print(_table(["NAME", "KIND", "PID", "PROCESS", "PORT", "ADDRESS", "LOG"], [_status_row(s) for s in statuses]))
+    return 0 if all(s.alive and s.answering for s in statuses) else 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from stack.demo import run_demo
+
+    return run_demo(args.state_dir)
+
+
+def _watch(info: StackInfo) -> None:
+    """Stay in the foreground; say once when a process dies (the rest keep running, as with compose)."""
+    reported: set[str] = set()
+    while True:
+        time.sleep(WATCH_INTERVAL_SECONDS)
+        for name, pid in info.pids.items():
+            if name not in reported and not group_is_alive(pid):
+                reported.add(name)
+                print(f"stack: {name} (pid {pid}) exited; see {info.log_file(name)}", file=sys.stderr)
+
+
+def _up_rows(info: StackInfo) -> list[list[str]]:
+    return [
+        [
+            name,
+            process_kind(name),
+            info.address(name),
+            str(pid),
+            str(info.log_file(name)),
+        ]
+        for name, pid in info.pids.items()
+    ]
+
+
+def _status_row(status: ProcessStatus) -> list[str]:
+    return [
+        status.name,
+        status.kind,
+        str(status.pid),
+        "alive" if status.alive else "dead",
+        "answers" if status.answering else "silent",
+        status.address or "(starting)",
+        str(status.log),
+    ]
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [headers, *rows]
+    )
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,273 @@
+"""The local stack as processes: the official emulators, fake-gcs-server, the bootstrap, and every service.
+
+Usable from Python (the test suite's session fixture) and behind ``python -m stack``::
+
+    info = Stack(state_dir, port_base=18085).up()   # -> StackInfo, also written to <state>/stack.json
+    ...
+    Stack(state_dir).down()                         # stops exactly the recorded pids
+
+Start order: Pub/Sub and Firestore together (each JVM takes seconds); as soon as Pub/Sub answers, the
+topology is created, so fake-gcs-server's notification topic exists before it can receive an upload; then
+fake-gcs-server and the buckets; then the services. If any step fails, what was started is stopped again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import os
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+
+from stack import bootstrap, state
+from stack.emulators import (
+    REPO_ROOT,
+    EmulatorPaths,
+    fake_gcs_command,
+    firestore_command,
+    locate_emulators,
+    pubsub_command,
+)
+from stack.errors import StackError
+from stack.ports import DEFAULT_PORT_BASE, PortLayout, ensure_free
+from stack.processes import (
+    Probe,
+    all_of,
+    group_is_alive,
+    http_answers,
+    log_contains,
+    start_process,
+    stop_groups,
+    tcp_accepts,
+    wait_until_ready,
+)
+from stack.services import check_sources, functions_framework_executable, service_command, service_env
+from stack.state import StackInfo, process_kind
+from stack.topology import Topology, load_topology
+
+DEFAULT_PROJECT = "shop-local"
+DEFAULT_STATE_DIR = REPO_ROOT / ".local"
+# Generous: two JVMs starting side by side on a 2-core CI runner can take many seconds.
+EMULATOR_READY_TIMEOUT = 120.0
+SERVICE_READY_TIMEOUT = 60.0
+LOCK_FILE = ".lock"
+
+
+@dataclass(frozen=True)
+class ProcessStatus:
+    name: str
+    kind: str  # "emulator" or "service"
+    pid: int
+    alive: bool
+    address: str | None  # None while `up` has not finished
+    answering: bool
+    log: Path
+
+
+class Stack:
+    def __init__(
+        self,
+        state_dir: Path = DEFAULT_STATE_DIR,
+        port_base: int = DEFAULT_PORT_BASE,
+        project: str = DEFAULT_PROJECT,
+        *,
+        topology_path: Path | None = None,
+        repo_root: Path = REPO_ROOT,
+    ) -> None:
+        self.state_dir = Path(state_dir).resolve()
+        self.port_base = port_base
+        self.project = project
+        self.topology_path = topology_path
+        self.repo_root = repo_root
+        self.logs_dir = self.state_dir / "logs"
+        self.started_in_seconds: float | None = None
+        # Children started by this object; kept so they are reaped here rather than warned about at exit.
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+
+    # --- public API ---------------------------------------------------------------------------------------
+
+    def up(self) -> StackInfo:
+        """Start everything, wait until all of it answers, write stack.json and return what it describes."""
+        began = time.monotonic()
+        topology = load_topology(self.topology_path)
+        check_sources(topology)
+        layout = PortLayout(self.port_base, tuple(topology.services))
+        with self._locked():
+            self._refuse_if_running()
+            ensure_free(layout)
+            emulators = locate_emulators(self.repo_root)
+            state.clear(self.state_dir)
+            try:
+                info = self._start_all(topology, layout, emulators)
+            except BaseException:
+                # Includes KeyboardInterrupt: never leave half a stack behind.
+                self._stop(dict(self._pids()))
+                raise
+            state.write_info(info)
+        self.started_in_seconds = time.monotonic() - began
+        return info
+
+    def down(self) -> list[str]:
+        """Stop exactly the recorded processes and remove the record; returns the names stopped."""
+        with self._locked():
+            pids = state.recorded_pids(self.state_dir)
+            self._stop(pids)
+        return list(pids)
+
+    def status(self) -> list[ProcessStatus]:
+        ours = state.recorded_pids(self.state_dir)  # without pids reused by strangers since
+        info = state.read_info(self.state_dir)
+        pids = dict(info.pids) if info else ours
+        if not pids:
+            raise StackError(f"no stack recorded in {self.state_dir}; start one with `python -m stack up`")
+        return [
+            self._status_of(name, pid, info, alive=name in ours and group_is_alive(pid)) for name, pid in pids.items()
+        ]
+
+    def info(self) -> StackInfo | None:
+        """The record of the running stack, if there is one."""
+        return state.read_info(self.state_dir)
+
+    def __enter__(self) -> StackInfo:
+        return self.up()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.down()
+
+    # --- starting -----------------------------------------------------------------------------------------
+
+    def _start_all(self, topology: Topology, layout: PortLayout, emulators: EmulatorPaths) -> StackInfo:
+        addresses = {
+            "pubsub": f"127.0.0.1:{layout.pubsub}",
+            "firestore": f"127.0.0.1:{layout.firestore}",
+            "storage": f"http://127.0.0.1:{layout.storage}",
+        }
+        service_urls = {name: f"http://127.0.0.1:{layout.service(name)}" for name in topology.services}
+        self._start_emulators(topology, layout, emulators, addresses, service_urls)
+        self._start_services(topology, layout, addresses)
+        return StackInfo(
+            project=self.project,
+            emulators=MappingProxyType(addresses),
+            services=MappingProxyType(service_urls),
+            topics=MappingProxyType({t: bootstrap.topic_path(self.project, t) for t in topology.topics}),
+            subscriptions=MappingProxyType(
+                {
+                    name: bootstrap.subscription_path(self.project, name)
+                    for name in [*topology.subscriptions, *(p.name for p in topology.dead_letter_pulls)]
+                }
+            ),
+            buckets=MappingProxyType({role: bucket.name for role, bucket in topology.buckets.items()}),
+            pids=MappingProxyType(self._pids()),
+            logs=self.logs_dir,
+            state_dir=self.state_dir,
+        )
+
+    def _start_emulators(
+        self,
+        topology: Topology,
+        layout: PortLayout,
+        emulators: EmulatorPaths,
+        addresses: Mapping[str, str],
+        service_urls: Mapping[str, str],
+    ) -> None:
+        env = dict(os.environ)
+        self._start("pubsub", pubsub_command(emulators.pubsub, layout.pubsub), self.state_dir, env)
+        firestore = firestore_command(
+            emulators.firestore, layout.firestore, layout.firestore_websocket, layout.firestore_webchannel
+        )
+        self._start("firestore", firestore, self.state_dir, env)
+
+        self._wait_java("pubsub", layout.pubsub, "Server started, listening on")
+        # Topics first: fake-gcs-server drops notifications for a topic that doesn't exist yet.
+        bootstrap.create_pubsub_topology(addresses["pubsub"], topology, self.project, service_urls)
+
+        uploads = topology.uploads
+        storage = fake_gcs_command(emulators.fake_gcs, layout.storage, self.project, uploads.notify_topic, uploads.name)
+        self._start("storage", storage, self.state_dir, {**env, "PUBSUB_EMULATOR_HOST": addresses["pubsub"]})
+        self._wait("storage", functools.partial(http_answers, layout.storage, "/storage/v1/b"), EMULATOR_READY_TIMEOUT)
+        bootstrap.create_buckets(addresses["storage"], topology, self.project)
+
+        self._wait_java("firestore", layout.firestore, "Dev App Server is now running")
+
+    def _start_services(self, topology: Topology, layout: PortLayout, addresses: Mapping[str, str]) -> None:
+        executable = functions_framework_executable()
+        for service in topology.services.values():
+            port = layout.service(service.name)
+            env = service_env(
+                service, topology, project=self.project, port=port, emulators=addresses, base_env=os.environ
+            )
+            self._start(service.name, service_command(executable, service, port), service.source, env)
+        for name in topology.services:
+            # functions-framework answers /robots.txt itself (404) without calling the function, so the probe
+            # doesn't show up in the service's logs as a malformed delivery.
+            self._wait(
+                name, functools.partial(http_answers, layout.service(name), "/robots.txt"), SERVICE_READY_TIMEOUT
+            )
+
+    def _start(self, name: str, argv: list[str], cwd: Path, env: Mapping[str, str]) -> None:
+        self._children[name] = start_process(argv, log_path=self._log(name), cwd=cwd, env=env)
+        # Recorded at once, so `down` can find it even if this `up` is killed before it finishes.
+        state.record_starting(self.state_dir, self._pids())
+
+    def _wait(self, name: str, ready: Probe, timeout: float, *, failed: Probe | None = None) -> None:
+        wait_until_ready(self._children[name], name, self._log(name), ready, timeout, failed=failed)
+
+    def _wait_java(self, name: str, port: int, ready_line: str) -> None:
+        log = self._log(name)
+        # The line says the server is up; the port check guards against a stale line.
+        ready = all_of(log_contains(log, ready_line), functools.partial(tcp_accepts, port))
+        # The Pub/Sub emulator does not exit when its port is taken (seen with 0.8.20): it logs a BindException
+        # and idles. Without this, a port grabbed between our check and its bind would cost the whole timeout.
+        failed = log_contains(log, "java.net.BindException")
+        self._wait(name, ready, EMULATOR_READY_TIMEOUT, failed=failed)
+
+    # --- stopping and inspecting --------------------------------------------------------------------------
+
+    def _stop(self, pids: Mapping[str, int]) -> None:
+        stop_groups(pids.values())
+        for name in list(self._children):
+            self._children.pop(name).poll()  # mark reaped children as done
+        state.clear(self.state_dir)
+
+    def _refuse_if_running(self) -> None:
+        live = {name: pid for name, pid in state.recorded_pids(self.state_dir).items() if group_is_alive(pid)}
+        if live:
+            running = ", ".join(f"{name} (pid {pid})" for name, pid in live.items())
+            raise StackError(
+                f"a stack is already running from {self.state_dir}: {running}; "
+                f"stop it with `python -m stack down --state-dir {self.state_dir}`"
+            )
+
+    def _status_of(self, name: str, pid: int, info: StackInfo | None, *, alive: bool) -> ProcessStatus:
+        address = info.address(name) if info else None
+        port = int(address.rsplit(":", 1)[1]) if address else None
+        return ProcessStatus(
+            name=name,
+            kind=process_kind(name),
+            pid=pid,
+            alive=alive,
+            address=address,
+            answering=port is not None and tcp_accepts(port),
+            log=self._log(name),
+        )
+
+    def _pids(self) -> dict[str, int]:
+        return {name: process.pid for name, process in self._children.items()}
+
+    def _log(self, name: str) -> Path:
+        return self.logs_dir / f"{name}.log"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One `up` or `down` at a time per state dir, across processes."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with (self.state_dir / LOCK_FILE).open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield

@@ -1,0 +1,73 @@
+"""How a service from the topology runs locally: the functions-framework command and its environment.
+
+The environment is the service's whole configuration, as on Cloud Run: the project, the emulator hosts,
+K_SERVICE, one ``TOPIC_<NAME>`` per topic it publishes to and one ``BUCKET_<ROLE>`` per bucket.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from stack.envnames import bucket_var, topic_var
+from stack.errors import StackError
+from stack.topology import Service, Topology
+
+ENTRY_POINT = "main.py"
+
+
+def functions_framework_executable() -> Path:
+    """The functions-framework console script of the Python running the stack (the project's venv)."""
+    # Not resolved: a venv's python is a symlink, and its scripts sit next to the link, not the target.
+    executable = Path(sys.executable).parent / "functions-framework"
+    if not executable.exists():
+        raise StackError(
+            f"{executable} not found; install the project's requirements into this Python "
+            "(pip install -r requirements.in -c constraints.txt)"
+        )
+    return executable
+
+
+def check_sources(topology: Topology) -> None:
+    for service in topology.services.values():
+        if not (service.source / ENTRY_POINT).is_file():
+            raise StackError(f"services.{service.name}.source: {service.source / ENTRY_POINT} does not exist")
+
+
+def service_command(executable: Path, service: Service, port: int) -> list[str]:
+    return [
+        str(executable),
+        "--target", service.target,
+        "--signature-type", service.signature_type,
+        "--source", ENTRY_POINT,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+    ]  # fmt: skip
+
+
+def service_env(
+    service: Service,
+    topology: Topology,
+    *,
+    project: str,
+    port: int,
+    emulators: Mapping[str, str],
+    base_env: Mapping[str, str],
+) -> dict[str, str]:
+    """``base_env`` (the caller's environment) overlaid with everything the service is configured by."""
+    env = dict(base_env)
+    env.update(
+        {
+            "GOOGLE_CLOUD_PROJECT": project,
+            "PUBSUB_EMULATOR_HOST": emulators["pubsub"],
+            "FIRESTORE_EMULATOR_HOST": emulators["firestore"],
+            "STORAGE_EMULATOR_HOST": emulators["storage"],
+            "K_SERVICE": service.name,
+            "PORT": str(port),
+            "PYTHONUNBUFFERED": "1",  # log lines reach the log file as they happen
+        }
+    )
+    env.update({topic_var(topic): topic for topic in service.publishes})
+    env.update({bucket_var(bucket.role): bucket.name for bucket in topology.buckets.values()})
+    return env

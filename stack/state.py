@@ -1,0 +1,151 @@
+"""The on-disk record of a running stack: ``<state>/stack.json`` and, while ``up`` is still starting,
+``<state>/starting.json``.
+
+stack.json is the public contract (tests, scripts and the CLI read it); it is written only once everything
+answers. starting.json holds the pids started so far, so a stack whose ``up`` was killed half-way can still be
+found and stopped by ``down``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from stack.processes import start_time
+
+STACK_FILE = "stack.json"
+STARTING_FILE = "starting.json"
+EMULATOR_NAMES = ("pubsub", "firestore", "storage")
+REUSE_SLACK_SECONDS = 2.0  # /proc's boot time has 1 s resolution
+
+
+def process_kind(name: str) -> str:
+    return "emulator" if name in EMULATOR_NAMES else "service"
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """What a running stack offers; mirrors stack.json field for field."""
+
+    project: str
+    emulators: Mapping[str, str]  # pubsub/firestore: "127.0.0.1:P"; storage: "http://127.0.0.1:P"
+    services: Mapping[str, str]  # name -> base URL
+    topics: Mapping[str, str]  # topic id -> full resource path
+    subscriptions: Mapping[str, str]  # subscription id -> full resource path
+    buckets: Mapping[str, str]  # role -> bucket name
+    pids: Mapping[str, int]  # process name (emulator or service) -> pid, which is also its process group
+    logs: Path
+    state_dir: Path = field(compare=False)  # where the record lives; not itself in stack.json
+
+    def client_env(self) -> dict[str, str]:
+        """The environment that points Google client libraries at this stack."""
+        return {
+            "GOOGLE_CLOUD_PROJECT": self.project,
+            "PUBSUB_EMULATOR_HOST": self.emulators["pubsub"],
+            "FIRESTORE_EMULATOR_HOST": self.emulators["firestore"],
+            "STORAGE_EMULATOR_HOST": self.emulators["storage"],
+        }
+
+    def log_file(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    def address(self, name: str) -> str:
+        return self.emulators.get(name) or self.services[name]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "emulators": dict(self.emulators),
+            "services": dict(self.services),
+            "topics": dict(self.topics),
+            "subscriptions": dict(self.subscriptions),
+            "buckets": dict(self.buckets),
+            "pids": dict(self.pids),
+            "logs": str(self.logs),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], state_dir: Path) -> StackInfo:
+        return cls(
+            project=data["project"],
+            emulators=MappingProxyType(dict(data["emulators"])),
+            services=MappingProxyType(dict(data["services"])),
+            topics=MappingProxyType(dict(data["topics"])),
+            subscriptions=MappingProxyType(dict(data["subscriptions"])),
+            buckets=MappingProxyType(dict(data["buckets"])),
+            pids=MappingProxyType({name: int(pid) for name, pid in data["pids"].items()}),
+            logs=Path(data["logs"]),
+            state_dir=state_dir,
+        )
+
+
+def read_info(state_dir: Path) -> StackInfo | None:
+    data = _read_json(state_dir / STACK_FILE)
+    if data is None:
+        return None
+    try:
+        return StackInfo.from_json(data, state_dir)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None  # not a record this version wrote; its pids still count via recorded_pids()
+
+
+def write_info(info: StackInfo) -> None:
+    _write_json(info.state_dir / STACK_FILE, info.to_json())
+    (info.state_dir / STARTING_FILE).unlink(missing_ok=True)
+
+
+def record_starting(state_dir: Path, pids: Mapping[str, int]) -> None:
+    _write_json(state_dir / STARTING_FILE, {"pids": dict(pids)})
+
+
+def recorded_pids(state_dir: Path) -> dict[str, int]:
+    """Every pid either record names (a complete stack, or one whose `up` never finished).
+
+    A pid whose process started after the record was written is not ours but a reuse (e.g. after a reboot),
+    and is left out so that `down` never signals a stranger.
+    """
+    pids: dict[str, int] = {}
+    for name in (STARTING_FILE, STACK_FILE):
+        path = state_dir / name
+        try:
+            written = path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        recorded = (_read_json(path) or {}).get("pids")
+        if not isinstance(recorded, dict):
+            continue
+        for key, pid in recorded.items():
+            if isinstance(pid, int) and pid > 1 and not _started_after(pid, written):
+                pids[key] = pid
+    return pids
+
+
+def _started_after(pid: int, moment: float) -> bool:
+    started = start_time(pid)
+    return started is not None and started > moment + REUSE_SLACK_SECONDS
+
+
+def clear(state_dir: Path) -> None:
+    for name in (STACK_FILE, STARTING_FILE):
+        (state_dir / name).unlink(missing_ok=True)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # missing, or not JSON: no record (`up` then overwrites it)
+    return data if isinstance(data, dict) else None
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    # Write-then-rename so a reader never sees half a file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
