@@ -730,15 +730,15 @@ def test_unreadable_delivery_fails_permanently_naming_the_cause(headers, body, e
 
 
 def test_unknown_ce_type_is_an_unknown_event_type_naming_the_type_and_the_known_ones():
-    with pytest.raises(UnknownEventTypeError, match=r"'shop\.order\.placed\.v9'.*known: shop\.order\.placed\.v1") as e:
+    with pytest.raises(UnknownEventTypeError, match=r"'shop\.order\.placed\.v9'.*known: .*shop\.order\.placed\.v1") as e:
         read("push_binary_unknown_type.json")
     assert e.value.reason == "unknown_event_type"
 
 
 def test_unknown_type_in_a_structured_http_cloudevent_is_an_unknown_event_type():
-    body = json.dumps(structured_event(type="shop.order.cancelled.v1")).encode()
+    body = json.dumps(structured_event(type="shop.order.archived.v1")).encode()
 
-    with pytest.raises(UnknownEventTypeError, match=r"shop\.order\.cancelled\.v1"):
+    with pytest.raises(UnknownEventTypeError, match=r"unknown event type .shop\.order\.archived\.v1"):
         read_delivery(STRUCTURED, body, CATALOG)
 
 

@@ -294,7 +294,7 @@ def test_validate_ignores_fields_a_newer_producer_added():
 
 
 def test_validate_of_an_unknown_type_names_it_and_lists_the_known_types():
-    with pytest.raises(UnknownEventTypeError, match=r"'shop\.order\.placed\.v2' \(known: shop\.order\.placed\.v1\)"):
+    with pytest.raises(UnknownEventTypeError, match=r"'shop\.order\.placed\.v2' \(known: .*shop\.order\.placed\.v1"):
         CATALOG.validate("shop.order.placed.v2", ORDER)
 
 
@@ -307,7 +307,7 @@ def test_catalog_refuses_a_second_model_for_a_registered_type_but_allows_the_sam
     catalog.register(ORDER_PLACED, OrderPlaced)
     with pytest.raises(ValueError, match="already registered"):
         catalog.register(ORDER_PLACED, Other)
-    assert catalog.types == [ORDER_PLACED]
+    assert catalog.model_for(ORDER_PLACED) is OrderPlaced
 
 
 def test_empty_catalog_says_no_type_is_known():

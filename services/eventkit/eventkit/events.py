@@ -81,7 +81,7 @@ class DomainEvent:
     extensions: Mapping[str, Any] = field(default_factory=dict)
 
     def data_json(self) -> dict[str, Any]:
-        return self.data.model_dump(mode="json")
+        return self.data.model_dump(mode="json", exclude_none=True)
 
 
 def new_event(
