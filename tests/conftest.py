@@ -6,13 +6,14 @@ Layers, by folder (the marker is applied from the folder, so `make test-unit` et
 - tests/e2e — whole flows: publish → Pub/Sub emulator push → service → Firestore.
 
 The stack starts on its own port block (TEST_PORT_BASE, else a free random block) and state dir
-(.local/test-stack), so the suite runs beside a `make up` stack. It starts only if a selected test needs it.
+(.local/test-stacks/run-<pid>), so the suite runs beside a `make up` stack. It starts only if a selected test needs it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -88,10 +89,9 @@ def stack() -> Iterator[dict[str, Any]]:
     """Start the local stack once; yield its stack.json; stop it at the end of the session."""
     from stack.runner import Stack
 
-    state_dir = REPO / ".local" / "test-stack"
+    # One state dir per run, so concurrent runs (two terminals, parallel agents) never stop each other's stack.
+    state_dir = REPO / ".local" / "test-stacks" / f"run-{os.getpid()}"
     runner = Stack(state_dir=state_dir, port_base=_pick_port_base(), project=PROJECT)
-    if (state_dir / "stack.json").exists():
-        runner.down()  # a previous run that was killed: clear its processes first
     runner.up()
     info = json.loads((state_dir / "stack.json").read_text())
     previous = {name: os.environ.get(name) for name in _EMULATOR_VARS}
@@ -105,6 +105,7 @@ def stack() -> Iterator[dict[str, Any]]:
         yield info
     finally:
         runner.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
         for name, value in previous.items():
             if value is None:
                 os.environ.pop(name, None)

@@ -730,7 +730,9 @@ def test_unreadable_delivery_fails_permanently_naming_the_cause(headers, body, e
 
 
 def test_unknown_ce_type_is_an_unknown_event_type_naming_the_type_and_the_known_ones():
-    with pytest.raises(UnknownEventTypeError, match=r"'shop\.order\.placed\.v9'.*known: .*shop\.order\.placed\.v1") as e:
+    with pytest.raises(
+        UnknownEventTypeError, match=r"'shop\.order\.placed\.v9'.*known: .*shop\.order\.placed\.v1"
+    ) as e:
         read("push_binary_unknown_type.json")
     assert e.value.reason == "unknown_event_type"
 
