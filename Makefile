@@ -9,14 +9,15 @@ DETACH ?=
 PORT_BASE ?= 8085
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status test test-unit test-integration test-e2e lint format lock clean
+.PHONY: help install up down status test test-unit test-integration test-e2e test-infra test-reliability dlq lint format lock clean
 
 help:
 	@echo "make up        run emulators + services in the foreground (Ctrl-C stops all); DETACH=1 to background"
 	@echo "make down      stop a detached stack"
 	@echo "make status    what the stack runs and whether it answers"
 	@echo "make test      the whole test suite (unit, integration, e2e); starts its own stack"
-	@echo "make test-unit | test-integration | test-e2e   one layer"
+	@echo "make test-unit | test-integration | test-e2e | test-infra | test-reliability   one layer"
+	@echo "make dlq ARGS=\"list\"   dead letters and failures: list | show ID | replay ID|--all | discard ID"
 	@echo "make lint      ruff"
 	@echo "make lock      re-pin constraints.txt from requirements-dev.in"
 
@@ -47,6 +48,16 @@ test-integration: install
 
 test-e2e: install
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+test-infra: install
+	$(PY) -m pytest -m infra $(PYTEST_ARGS)
+
+test-reliability: install
+	$(PY) -m pytest -m reliability $(PYTEST_ARGS)
+
+# Dead letters and permanent failures (docs/dead-letters.md), e.g. make dlq ARGS="replay --all".
+dlq: install
+	$(PY) -m dlq $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
