@@ -107,8 +107,8 @@ class Config:
         if storage and not re.match(r"^https?://", storage):
             problems.append(f"STORAGE_EMULATOR_HOST={storage!r} must be a URL, e.g. http://127.0.0.1:8087")
 
-        max_bytes = _positive_int(env, "MAX_DELIVERY_BYTES", DEFAULT_MAX_DELIVERY_BYTES, problems)
-        ttl_days = _positive_int(env, "LEDGER_TTL_DAYS", 7, problems)
+        max_bytes = positive_int(env, "MAX_DELIVERY_BYTES", DEFAULT_MAX_DELIVERY_BYTES, problems)
+        ttl_days = positive_int(env, "LEDGER_TTL_DAYS", 7, problems)
 
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
@@ -125,7 +125,8 @@ class Config:
         )
 
 
-def _positive_int(env: Mapping[str, str], var: str, default: int, problems: list[str]) -> int:
+def positive_int(env: Mapping[str, str], var: str, default: int, problems: list[str]) -> int:
+    """``var`` as a positive integer (``default`` when unset); a bad value is added to ``problems``."""
     raw = env.get(var)
     if raw is None or raw == "":
         return default

@@ -296,4 +296,6 @@ def _failed_from(
         event_id=delivery.event.id if delivery.event else None,
         event_type=delivery.kind,
         delivery_attempt=message.delivery_attempt if message else None,
+        ordering_key=message.ordering_key if message else None,
+        publish_time=message.publish_time if message else None,
     )

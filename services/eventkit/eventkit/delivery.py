@@ -24,7 +24,7 @@ from cloudevents.exceptions import GenericException
 from cloudevents.http import CloudEvent, from_http
 
 from eventkit.errors import MalformedDeliveryError, PayloadTooLargeError
-from eventkit.events import STRUCTURED_CONTENT_TYPE, DomainEvent, EventCatalog, decode_pubsub_attributes
+from eventkit.events import STRUCTURED_CONTENT_TYPE, DomainEvent, EventCatalog, decode_pubsub_attributes, json_data
 from eventkit.events import decode_cloudevent as decode_domain_cloudevent
 from eventkit.pubsub_message import PubSubMessage, message_from_envelope
 from eventkit.storage_object import (
@@ -156,20 +156,11 @@ def _peek_type(headers: Mapping[str, str], body: bytes) -> str | None:
 
 def _parse_outer(headers: Mapping[str, str], body: bytes) -> CloudEvent:
     try:
-        return from_http(dict(headers), body, data_unmarshaller=_json_or_none)
+        return from_http(dict(headers), body, data_unmarshaller=json_data)
     except (GenericException, ValueError, TypeError, RecursionError) as exc:
         raise MalformedDeliveryError(
             f"not a valid CloudEvent: {(str(exc).splitlines() or [type(exc).__name__])[0][:300]}"
         ) from None
-
-
-def _json_or_none(raw: str | bytes) -> Any:
-    if raw in ("", b""):
-        return None
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise MalformedDeliveryError(f"CloudEvent data is not JSON: {exc}") from None
 
 
 def _json_body(body: bytes) -> Any:

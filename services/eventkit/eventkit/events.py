@@ -131,7 +131,7 @@ def encode_for_pubsub(event: DomainEvent) -> tuple[bytes, dict[str, str]]:
 def decode_cloudevent(catalog: EventCatalog, headers: Mapping[str, str], body: bytes) -> DomainEvent:
     """An HTTP request (binary or structured CloudEvent) -> a validated domain event."""
     try:
-        cloud_event = from_http(dict(headers), body, data_unmarshaller=_json_data)
+        cloud_event = from_http(dict(headers), body, data_unmarshaller=json_data)
     except (GenericException, ValueError, TypeError, RecursionError) as exc:
         raise MalformedDeliveryError(f"not a valid CloudEvent: {_first_line(exc)}") from None
     return _to_domain_event(catalog, cloud_event, time_declared=_declares_time(headers, body))
@@ -192,7 +192,8 @@ def _to_domain_event(catalog: EventCatalog, cloud_event: CloudEvent, time_declar
     )
 
 
-def _json_data(raw: str | bytes) -> Any:
+def json_data(raw: str | bytes) -> Any:
+    """CloudEvent data as JSON (None when empty); anything else is a malformed delivery."""
     if raw in ("", b""):
         return None
     try:

@@ -1,8 +1,21 @@
-"""Permanent failures, recorded where an operator will find them (Firestore collection ``failures``).
+"""Failure records: where an operator finds every message the system could not process (collection ``failures``).
 
-A poison message is acknowledged so it does not loop for days; this record is what keeps it from being lost.
-Repeated deliveries of the same poison message update one record (``count``) instead of adding new ones.
-The dead-letter recorder (issue: dead letters and replay) lists these beside dead-lettered messages.
+Two kinds of record share this one collection and one schema, so ``python -m dlq list`` shows one list:
+
+- ``permanent_failure``: a consumer acknowledged a poison message (malformed, unknown type, invalid payload) and
+  wrote this record itself (:class:`FailureRecorder`), so the message does not loop for days and is not lost.
+  Repeated deliveries of the same poison message update one record (``count``) instead of adding new ones.
+- ``dead_letter``: Pub/Sub gave up after ``max_delivery_attempts`` and published the message to the
+  subscription's dead-letter topic; the ``deadletters`` service records it (services/deadletters).
+
+Fields (both kinds): ``kind``, ``status`` (``new`` → ``replayed`` | ``discarded``), ``consumer`` (None for dead
+letters), ``reason``, ``error``, ``transport``, ``subscription`` (full path of the subscription the message
+failed on), ``topic`` (its topic, when known), ``message_id``, ``attributes`` (the original ones),
+``ordering_key``, ``event_id`` / ``event_type`` (``ce-id`` / ``ce-type``), ``delivery_attempt`` (for dead
+letters: ``CloudPubSubDeadLetterSourceDeliveryCount``), ``publish_time``, ``payload`` (``{"text"}`` or
+``{"base64"}``), ``payload_bytes``, ``payload_truncated``, ``replayable`` (payload is the whole original message
+data), ``count``, ``first_seen``, ``last_seen``; after a replay ``replayed_at``, ``replay_message_ids``,
+``replays``; after a discard ``discarded_at``.
 """
 
 from __future__ import annotations
@@ -16,6 +29,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 FAILURES_COLLECTION = "failures"
+KIND_PERMANENT_FAILURE = "permanent_failure"
+KIND_DEAD_LETTER = "dead_letter"
+STATUS_NEW, STATUS_REPLAYED, STATUS_DISCARDED = "new", "replayed", "discarded"
+STATUSES = (STATUS_NEW, STATUS_REPLAYED, STATUS_DISCARDED)
 # Firestore documents are at most 1 MiB; keep what an operator needs to replay or diagnose, not more.
 MAX_STORED_BYTES = 256 * 1024
 
@@ -37,6 +54,8 @@ class FailedDelivery:
     event_id: str | None = None
     event_type: str | None = None
     delivery_attempt: int | None = None
+    ordering_key: str | None = None
+    publish_time: datetime | None = None
 
     @classmethod
     def unparsed(
@@ -67,21 +86,25 @@ class FailedDelivery:
     def to_document(self, now: datetime) -> dict[str, Any]:
         payload = self.data if self.data is not None else self.body
         return {
+            "kind": KIND_PERMANENT_FAILURE,
             "consumer": self.consumer,
             "reason": self.reason,
             "error": self.error[:2000],
             "transport": self.transport,
             "subscription": self.subscription,
+            "topic": None,  # a push body does not name it; `dlq replay` looks it up from the subscription
             "message_id": self.message_id,
-            "attributes": dict(self.attributes or {}),
+            "attributes": storable_attributes(self.attributes),
+            "ordering_key": self.ordering_key,
             "event_id": self.event_id,
             "event_type": self.event_type,
             "delivery_attempt": self.delivery_attempt,
-            "payload": _stored(payload),
-            "payload_bytes": len(payload),
-            "payload_truncated": len(payload) > MAX_STORED_BYTES,
+            "publish_time": self.publish_time,
+            **payload_fields(payload),
+            # Only a Pub/Sub message's own data can be republished; an unreadable body is kept for diagnosis.
+            "replayable": self.data is not None and len(self.data) <= MAX_STORED_BYTES,
             "headers": {k.lower(): v for k, v in self.headers.items() if _keep_header(k)},
-            "status": "new",
+            "status": STATUS_NEW,
             "last_seen": now,
         }
 
@@ -98,6 +121,30 @@ def _keep_header(name: str) -> bool:
     lowered = name.lower()
     # Never store credentials an operator could leak by reading the record.
     return lowered not in {"authorization", "cookie", "x-goog-iap-jwt-assertion"}
+
+
+def storable_attributes(attributes: Mapping[Any, Any] | None) -> dict[str, str]:
+    """Attributes as a Firestore map: a forged push body may carry keys Firestore refuses (empty, not strings),
+    and a record that cannot be written would turn a poison message into an endless retry. Pub/Sub itself
+    never sends such keys, so nothing a replay needs is dropped."""
+    return {key: str(value) for key, value in (attributes or {}).items() if isinstance(key, str) and key}
+
+
+def payload_fields(payload: bytes) -> dict[str, Any]:
+    """``payload``, ``payload_bytes`` and ``payload_truncated`` of a record."""
+    return {
+        "payload": _stored(payload),
+        "payload_bytes": len(payload),
+        "payload_truncated": len(payload) > MAX_STORED_BYTES,
+    }
+
+
+def stored_payload(document: Mapping[str, Any]) -> bytes:
+    """The payload bytes a record holds (the inverse of :func:`payload_fields`)."""
+    payload = document.get("payload") or {}
+    if "base64" in payload:
+        return base64.b64decode(payload["base64"])
+    return str(payload.get("text", "")).encode("utf-8")
 
 
 def _stored(payload: bytes) -> dict[str, str]:

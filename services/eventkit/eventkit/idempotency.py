@@ -22,9 +22,7 @@ import contextlib
 import hashlib
 import json
 import logging
-import random
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,17 +31,15 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
-from eventkit.errors import IdempotencyKeyConflictError, LeaseHeldError, RetryableError
+from eventkit.errors import IdempotencyKeyConflictError, LeaseHeldError
+from eventkit.transactions import CONTENTION_BUDGET_SECONDS, run_transaction
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 LEDGER_COLLECTION = "idempotency"
-# Concurrent duplicates contend on one ledger document. Firestore locks documents read in a transaction, so
-# duplicates that read the same entry and then write it abort each other ("Transaction lock timeout"). The
-# client retries at once, which can repeat the collision; we retry with jittered backoff instead, within a
-# budget that stays below the push subscription's ack deadline, then ask Pub/Sub to redeliver.
-CONTENTION_BUDGET_SECONDS = 30.0
+# Concurrent duplicates contend on one ledger document (see transactions.py); the budget stays below the push
+# subscription's ack deadline, then Pub/Sub is asked to redeliver.
 
 
 class Status(StrEnum):
@@ -145,23 +141,7 @@ class FirestoreLedger:
         self._locks_guard = threading.Lock()
 
     def _transact(self, attempt: Callable[[Any], T], what: str) -> T:
-        """Run a ``@firestore.transactional`` function, retrying aborts with jittered exponential backoff."""
-        from google.api_core.exceptions import Aborted
-
-        deadline = time.monotonic() + self.contention_budget
-        tries = 0
-        while True:
-            try:
-                return attempt(self.client.transaction(max_attempts=1))
-            except (Aborted, ValueError) as exc:
-                # The client reports a failed commit as ValueError("Failed to commit ...") from Aborted.
-                aborted = isinstance(exc, Aborted) or isinstance(exc.__cause__, Aborted)
-                if not aborted:
-                    raise
-                tries += 1
-                if time.monotonic() >= deadline:
-                    raise RetryableError(f"ledger transaction for {what} kept aborting ({tries} tries)") from exc
-                time.sleep(random.uniform(0, min(1.0, 0.02 * 2**tries)))
+        return run_transaction(self.client, attempt, what, self.contention_budget)
 
     @contextlib.contextmanager
     def _single_flight(self, consumer: str, key: str) -> Iterator[None]:

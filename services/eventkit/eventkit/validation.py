@@ -10,7 +10,7 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
     parts: list[str] = []
     for error in exc.errors()[:10]:
         location = _location(error.get("loc", ()), prefix)
-        message = error.get("msg", "invalid")
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         received = error.get("input")
         if error.get("type") == "missing":
             parts.append(f"{location}: is required")

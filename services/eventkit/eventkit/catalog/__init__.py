@@ -8,12 +8,12 @@ to ``DOMAINS``. Amounts are integers in the currency's minor unit (cents), never
 
 from __future__ import annotations
 
-from eventkit.catalog import orders
+from eventkit.catalog import images, orders, telemetry
 from eventkit.catalog.orders import *  # noqa: F403 — the order types are the catalog's most used names
 from eventkit.catalog.orders import OrderLine, OrderPlaced  # explicit for readers and type checkers
 from eventkit.events import EventCatalog
 
-DOMAINS = (orders,)
+DOMAINS = (orders, telemetry, images)
 
 
 def build_catalog() -> EventCatalog:

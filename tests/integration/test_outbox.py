@@ -1,0 +1,115 @@
+"""The transactional outbox against the real emulators: staged with the write, published after, swept if left."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import flask
+import pytest
+from google.cloud import firestore, pubsub_v1
+
+from eventkit import Consumer, DomainEvent, HandlerContext
+from eventkit.catalog import CATALOG
+from eventkit.catalog.orders import INVENTORY_RESERVED, ORDER_PLACED
+from eventkit.errors import RetryableError
+from eventkit.events import encode_for_pubsub, new_event
+from eventkit.outbox import Outbox
+
+RESERVED = {"order_id": "o-1", "items": [{"sku": "MUG-1", "quantity": 1}]}
+ORDER = {
+    "order_id": "o-1",
+    "customer_id": "c-1",
+    "items": [{"sku": "MUG-1", "quantity": 1, "unit_price": 100}],
+    "total": 100,
+    "currency": "EUR",
+}
+
+
+def _topic_path(project: str) -> str:
+    return f"projects/{project}/topics/t-{uuid.uuid4().hex[:10]}"
+
+
+def _create_topic_with_pull(topic_path: str) -> str:
+    pubsub_v1.PublisherClient().create_topic(name=topic_path)
+    subscription = topic_path.replace("/topics/", "/subscriptions/") + "-pull"
+    pubsub_v1.SubscriberClient().create_subscription(name=subscription, topic=topic_path)
+    return subscription
+
+
+def _pull_ids(subscription: str) -> list[str]:
+    response = pubsub_v1.SubscriberClient().pull(subscription=subscription, max_messages=10, timeout=10)
+    return [dict(m.message.attributes)["ce-id"] for m in response.received_messages]
+
+
+def _stage(db: Any, outbox: Outbox, topic_path: str) -> str:
+    event = new_event(CATALOG, INVENTORY_RESERVED, RESERVED, source="//tests")
+
+    @firestore.transactional
+    def write(transaction: Any) -> str:
+        transaction.set(db.collection("state").document("x"), {"v": 1})
+        return outbox.add(transaction, topic_path, event, cause="tests/1")
+
+    return write(db.transaction())
+
+
+def test_staged_event_is_published_after_the_commit_and_marked_sent(db: Any, clean_stack: dict[str, Any]) -> None:
+    topic_path = _topic_path(clean_stack["project"])
+    subscription = _create_topic_with_pull(topic_path)
+    outbox = Outbox(db)
+
+    event_id = _stage(db, outbox, topic_path)
+    published = outbox.publish([event_id])
+
+    assert published == 1
+    assert _pull_ids(subscription) == [event_id]
+    entry = db.collection("outbox").document(event_id).get().to_dict()
+    assert entry["sent"] is True and entry["message_id"]
+    assert outbox.publish([event_id]) == 0  # already sent: never again
+
+
+def test_entry_left_unsent_is_published_by_the_sweeper(db: Any, clean_stack: dict[str, Any]) -> None:
+    topic_path = _topic_path(clean_stack["project"])  # not created yet: publishing fails
+    outbox = Outbox(db, publish_timeout=5)
+    event_id = _stage(db, outbox, topic_path)
+    with pytest.raises(RetryableError):
+        outbox.publish([event_id])
+    assert db.collection("outbox").document(event_id).get().get("sent") is False
+
+    subscription = _create_topic_with_pull(topic_path)
+    result = outbox.sweep(older_than=timedelta(seconds=0))
+
+    assert (result.published, result.failed) == (1, 0)
+    assert _pull_ids(subscription) == [event_id]
+
+
+def test_redelivered_cause_flushes_what_its_first_run_left_unsent(db: Any, clean_stack: dict[str, Any]) -> None:
+    project = clean_stack["project"]
+    topic_id = f"t-{uuid.uuid4().hex[:10]}"
+    consumer = Consumer(
+        f"test-{uuid.uuid4().hex[:6]}",
+        topics=["order-events"],
+        environ={"GOOGLE_CLOUD_PROJECT": project, "TOPIC_ORDER_EVENTS": topic_id},
+    )
+
+    @consumer.on(ORDER_PLACED)
+    def react(event: DomainEvent, ctx: HandlerContext) -> None:
+        ctx.emit("order-events", INVENTORY_RESERVED, RESERVED)
+
+    order = new_event(CATALOG, ORDER_PLACED, ORDER, source="//tests")
+    data, attributes = encode_for_pubsub(order)
+    body = {"message": {"data": base64.b64encode(data).decode(), "attributes": attributes, "messageId": "m1"}}
+    app = flask.Flask("t")
+
+    with app.test_request_context("/", method="POST", json=body):
+        first = consumer.handle(flask.request)
+    assert first[1] == 503  # committed, but the topic does not exist yet: not published
+
+    subscription = _create_topic_with_pull(f"projects/{project}/topics/{topic_id}")
+    with app.test_request_context("/", method="POST", json=body):
+        second = consumer.handle(flask.request)
+
+    assert second[1] == 200 and '"duplicate"' in second[0]
+    assert len(_pull_ids(subscription)) == 1
