@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m stack", description="The local stack without Docker.")
-    commands = parser.add_subparsers(required=True, metavar="{up,down,status,demo}")
+    commands = parser.add_subparsers(required=True, metavar="{up,down,status,demo,simulate}")
 
     up = commands.add_parser("up", help="start emulators, bootstrap and services")
     up.add_argument("--detach", action="store_true", help="return once ready and leave the stack running")
@@ -50,10 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="show whether each recorded process is alive and answering")
     status.set_defaults(command=_status)
 
-    demo = commands.add_parser("demo", help="publish an OrderPlaced event and follow it to Firestore")
+    demo = commands.add_parser("demo", help="place three orders and follow each to CONFIRMED or CANCELLED")
     demo.set_defaults(command=_demo)
 
-    for sub in (up, down, status, demo):
+    simulate = commands.add_parser("simulate", help="unreliable IoT devices posting readings to telemetry-ingest")
+    _simulate_arguments(simulate)
+    simulate.set_defaults(command=_simulate)
+
+    for sub in (up, down, status, demo, simulate):
         sub.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="default: %(default)s")
     return parser
 
@@ -102,6 +106,35 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.state_dir)
 
 
+def _simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--devices", type=int, default=10, help="default: %(default)s")
+    parser.add_argument("--readings", type=int, default=1000, help="unique readings in all; default: %(default)s")
+    parser.add_argument("--batch", type=int, default=50, help="readings per request; default: %(default)s")
+    parser.add_argument("--rate", type=float, default=0.0, help="readings/s in all; 0 = as fast as answered")
+    parser.add_argument("--duplicates", type=float, default=0.1, help="share re-sent later; default: %(default)s")
+    parser.add_argument("--shuffle", type=float, default=0.1, help="share sent out of order; default: %(default)s")
+    parser.add_argument("--spikes", type=float, default=0.01, help="share of spikes; default: %(default)s")
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight; default: %(default)s")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--wait", action="store_true", help="follow the readings into Firestore; print readings/s")
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from stack.simulate import Plan, run_simulation
+
+    plan = Plan(
+        devices=args.devices,
+        readings=args.readings,
+        batch=args.batch,
+        duplicates=args.duplicates,
+        shuffle=args.shuffle,
+        spikes=args.spikes,
+        rate=args.rate,
+        seed=args.seed,
+    )
+    return run_simulation(args.state_dir, plan, concurrency=args.concurrency, wait=args.wait)
+
+
 def _watch(info: StackInfo) -> None:
     """Stay in the foreground; say once when a process dies (the rest keep running, as with compose)."""
     reported: set[str] = set()
@@ -118,7 +151,7 @@ def _up_rows(info: StackInfo) -> list[list[str]]:
         [
             name,
             process_kind(name),
-            info.address(name),
+            info.address(name) or "(calls out only)",
             str(pid),
             str(info.log_file(name)),
         ]

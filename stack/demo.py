@@ -1,66 +1,69 @@
-"""``python -m stack demo``: watch an event travel through the running local stack.
+"""``python -m stack demo``: place three orders on the running local stack and follow each to its end.
 
-Seeds a product, publishes an ``OrderPlaced`` CloudEvent to the order bus (as any producer would), and waits for
-the inventory service — reached by the Pub/Sub emulator's push subscription — to reserve the stock in Firestore.
+One that succeeds, one out of stock, one whose payment is declined. Each goes: orders API → Firestore (order +
+outbox) → Pub/Sub push → inventory and payments → the saga → CONFIRMED or CANCELLED (with compensation) →
+notifications (mail in .local/mail/). Prints the final status, the reason and the time each took.
 """
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from pathlib import Path
+
+import requests
 
 from stack.errors import StackError
 from stack.state import read_info
 
-DEMO_SKU = "DEMO-MUG"
-WAIT_SECONDS = 15.0
+WAIT_SECONDS = 20.0
+CASES = (
+    ("in stock, paid", {"sku": "MUG-1", "quantity": 1}, "tok_visa"),
+    ("out of stock", {"sku": "LAMP-1", "quantity": 5}, "tok_visa"),
+    ("payment declined", {"sku": "TEE-M", "quantity": 1}, "tok_declined"),
+)
 
 
 def run_demo(state_dir: Path) -> int:
     info = read_info(state_dir)
     if info is None:
         raise StackError(f"no stack recorded in {state_dir}: start one with `make up` first")
-    os.environ.update(info.client_env())
+    api = info.services["orders"]
 
-    from google.cloud import firestore, pubsub_v1
-
-    from eventkit.catalog import CATALOG, ORDER_PLACED
-    from eventkit.events import encode_for_pubsub, new_event
-
-    db = firestore.Client(project=info.project)
-    db.collection("products").document(DEMO_SKU).set(
-        {"name": "Demo mug", "price": 1200, "available": 100, "reserved": 0}, merge=True
-    )
-    order_id = f"demo-{uuid.uuid4().hex[:8]}"
-    event = new_event(
-        CATALOG,
-        ORDER_PLACED,
-        {
-            "order_id": order_id,
+    placed = []
+    for label, line, token in CASES:
+        body = {
             "customer_id": "demo-customer",
-            "items": [{"sku": DEMO_SKU, "quantity": 1, "unit_price": 1200}],
-            "total": 1200,
+            "email": "demo@example.com",
+            "items": [line],
+            "payment_token": token,
             "currency": "EUR",
-        },
-        source="//shop/demo",
-    )
-    data, attributes = encode_for_pubsub(event)
-    started = time.monotonic()
-    message_id = pubsub_v1.PublisherClient().publish(info.topics["order-events"], data, **attributes).result(30)
-    print(f"published {ORDER_PLACED} {event.id} (message {message_id}) for order {order_id}")
+        }
+        started = time.monotonic()
+        response = requests.post(f"{api}/orders", json=body, timeout=30)
+        if response.status_code != 201:
+            raise StackError(f"placing the {label!r} order failed: {response.status_code} {response.text}")
+        placed.append((label, response.json()["order_id"], started))
+        print(f"placed {label:<17} order {response.json()['order_id']} (total {response.json()['total']})")
 
-    reservation = db.collection("reservations").document(order_id)
-    while time.monotonic() - started < WAIT_SECONDS:
-        snapshot = reservation.get()
-        if snapshot.exists:
-            elapsed = time.monotonic() - started
-            stock = db.collection("products").document(DEMO_SKU).get().to_dict()
-            print(
-                f"inventory reserved it in {elapsed:.2f} s: reservation {snapshot.get('status')}, "
-                f"{DEMO_SKU} available={stock['available']} reserved={stock['reserved']}"
-            )
-            return 0
+    failures = 0
+    for label, order_id, started in placed:
+        order = _follow(api, order_id)
+        elapsed = time.monotonic() - started
+        status = order["status"] if order else "PENDING"
+        reason = f" — {order['reason']}" if order and order.get("reason") else ""
+        print(f"{label:<17} → {status:<9} in {elapsed:5.2f} s{reason}")
+        failures += status == "PENDING"
+    print(f"mail sent to the local SMTP sink: {info.mail_dir}")
+    if failures:
+        raise StackError(f"{failures} order(s) still PENDING after {WAIT_SECONDS:.0f} s; see {info.logs}")
+    return 0
+
+
+def _follow(api: str, order_id: str) -> dict | None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        order = requests.get(f"{api}/orders/{order_id}", timeout=10).json()
+        if order["status"] != "PENDING":
+            return order
         time.sleep(0.1)
-    raise StackError(f"no reservation for {order_id} after {WAIT_SECONDS:.0f} s; see {info.log_file('inventory')}")
+    return None

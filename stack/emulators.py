@@ -110,10 +110,13 @@ def pubsub_command(executable: Path, port: int) -> list[str]:
     return [str(executable), "--host=127.0.0.1", f"--port={port}"]
 
 
-def firestore_command(executable: Path, port: int, websocket_port: int, webchannel_port: int) -> list[str]:
+def firestore_command(
+    executable: Path, port: int, websocket_port: int, webchannel_port: int, *, import_data: Path | None = None
+) -> list[str]:
+    """``import_data``: an export's ``*.overall_export_metadata`` file to start from (see Stack.stop_firestore)."""
     # Left alone, the emulator also binds a websocket and a webchannel port; pin them inside this stack's
     # range so two stacks (e.g. a dev stack and the test suite) never race for them.
-    return [
+    command = [
         str(executable),
         "start",
         "--host=127.0.0.1",
@@ -121,6 +124,9 @@ def firestore_command(executable: Path, port: int, websocket_port: int, webchann
         f"--websocket_port={websocket_port}",
         f"--webchannel_port={webchannel_port}",
     ]
+    if import_data is not None:
+        command.append(f"--import-data={import_data}")
+    return command
 
 
 def fake_gcs_command(binary: Path, port: int, project: str, notify_topic: str | None, notify_bucket: str) -> list[str]:

@@ -5,6 +5,7 @@
     base + 2   fake-gcs-server (Cloud Storage)
     base + 3   Firestore emulator websocket   (opened by the emulator itself; pinned here)
     base + 4   Firestore emulator webchannel  (same)
+    base + 5   SMTP sink (mail from the notifications service, saved as .eml files)
     base + 10, + 11, ...   services, in topology order
 
 The Java emulators also bind one or two ephemeral ports each (gRPC internals); those come from the kernel's
@@ -54,6 +55,10 @@ class PortLayout:
     def firestore_webchannel(self) -> int:
         return self.base + 4
 
+    @property
+    def smtp(self) -> int:
+        return self.base + 5
+
     def service(self, name: str) -> int:
         return self.base + SERVICE_OFFSET + self.services.index(name)
 
@@ -65,6 +70,7 @@ class PortLayout:
             "storage": self.storage,
             "firestore websocket": self.firestore_websocket,
             "firestore webchannel": self.firestore_webchannel,
+            "smtp": self.smtp,
         }
         ports.update({name: self.service(name) for name in self.services})
         return ports

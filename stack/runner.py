@@ -18,13 +18,16 @@ import fcntl
 import functools
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 
-from stack import bootstrap, state
+import requests
+
+from stack import bootstrap, scheduler, smtp_sink, state
 from stack.emulators import (
     REPO_ROOT,
     EmulatorPaths,
@@ -46,6 +49,7 @@ from stack.processes import (
     tcp_accepts,
     wait_until_ready,
 )
+from stack.seed import seed_catalog
 from stack.services import check_sources, functions_framework_executable, service_command, service_env
 from stack.state import StackInfo, process_kind
 from stack.topology import Topology, load_topology
@@ -129,6 +133,92 @@ class Stack:
             self._status_of(name, pid, info, alive=name in ours and group_is_alive(pid)) for name, pid in pids.items()
         ]
 
+    def restart_pubsub(self) -> None:
+        """Stop the Pub/Sub emulator and start it again on the same port, with the topology re-created.
+
+        The emulator keeps everything in memory, so a restart loses topics, subscriptions and unacked
+        messages, as an outage would; tests use this to show the outbox sweeper republishes what was missed.
+        """
+        info = self.info()
+        if info is None:
+            raise StackError(f"no stack recorded in {self.state_dir}")
+        self.stop_pubsub()
+        self.start_pubsub()
+
+    def stop_pubsub(self) -> None:
+        info = self.info()
+        if info is None:
+            raise StackError(f"no stack recorded in {self.state_dir}")
+        stop_groups([info.pids["pubsub"]])
+        if "pubsub" in self._children:
+            self._children.pop("pubsub").poll()
+
+    def start_pubsub(self) -> None:
+        info = self.info()
+        if info is None:
+            raise StackError(f"no stack recorded in {self.state_dir}")
+        topology = load_topology(self.topology_path)
+        port = int(info.emulators["pubsub"].rsplit(":", 1)[1])
+        emulators = locate_emulators(self.repo_root)
+        self._log("pubsub").unlink(missing_ok=True)  # the ready line must come from the new process
+        self._start("pubsub", pubsub_command(emulators.pubsub, port), self.state_dir, dict(os.environ))
+        self._wait_java("pubsub", port, "Server started, listening on")
+        bootstrap.create_pubsub_topology(info.emulators["pubsub"], topology, self.project, info.services)
+        state.write_info(replace(info, pids=MappingProxyType({**info.pids, "pubsub": self._children["pubsub"].pid})))
+
+    def stop_firestore(self) -> Path:
+        """Export the Firestore emulator's data, then stop it; returns the export's metadata file.
+
+        The emulator keeps its data in memory, and (seen with the SDK's emulator) ``--export-on-exit`` does
+        nothing when it is stopped by a signal, so the data is exported first through the emulator's REST
+        endpoint (``POST /emulator/v1/projects/P:export``). Writes that land between the export and the stop
+        are lost, as in a crash: callers that need none lost cut their clients off first (the reliability
+        suite does, with a TCP proxy).
+        """
+        info = self._running()
+        export_dir = self.state_dir / "firestore-export" / f"{time.time_ns()}"
+        export_dir.mkdir(parents=True)
+        response = requests.post(
+            f"http://{info.emulators['firestore']}/emulator/v1/projects/{info.project}:export",
+            json={"database": f"projects/{info.project}/databases/(default)", "export_directory": str(export_dir)},
+            timeout=60,
+        )
+        if response.status_code != 200:
+            raise StackError(f"Firestore emulator export failed ({response.status_code}): {response.text[:300]}")
+        metadata = next(export_dir.rglob("*.overall_export_metadata"), None)
+        if metadata is None:
+            raise StackError(f"Firestore emulator export wrote no metadata file under {export_dir}")
+        stop_groups([info.pids["firestore"]])
+        if "firestore" in self._children:
+            self._children.pop("firestore").poll()
+        return metadata
+
+    def start_firestore(self, import_data: Path | None = None) -> None:
+        """Start the Firestore emulator again on its ports, from an export (stop_firestore's) if given."""
+        info = self._running()
+        # The recorded Pub/Sub port is the stack's port base (stack/ports.py), whatever this object was given.
+        layout = PortLayout(int(info.emulators["pubsub"].rsplit(":", 1)[1]), tuple(info.services))
+        port = layout.firestore
+        emulators = locate_emulators(self.repo_root)
+        command = firestore_command(
+            emulators.firestore,
+            port,
+            layout.firestore_websocket,
+            layout.firestore_webchannel,
+            import_data=import_data,
+        )
+        self._log("firestore").unlink(missing_ok=True)  # the ready line must come from the new process
+        self._start("firestore", command, self.state_dir, dict(os.environ))
+        self._wait_java("firestore", port, "Dev App Server is now running")
+        pids = {**info.pids, "firestore": self._children["firestore"].pid}
+        state.write_info(replace(info, pids=MappingProxyType(pids)))
+
+    def _running(self) -> StackInfo:
+        info = self.info()
+        if info is None:
+            raise StackError(f"no stack recorded in {self.state_dir}")
+        return info
+
     def info(self) -> StackInfo | None:
         """The record of the running stack, if there is one."""
         return state.read_info(self.state_dir)
@@ -148,10 +238,12 @@ class Stack:
             "pubsub": f"127.0.0.1:{layout.pubsub}",
             "firestore": f"127.0.0.1:{layout.firestore}",
             "storage": f"http://127.0.0.1:{layout.storage}",
+            "smtp": f"127.0.0.1:{layout.smtp}",
         }
         service_urls = {name: f"http://127.0.0.1:{layout.service(name)}" for name in topology.services}
         self._start_emulators(topology, layout, emulators, addresses, service_urls)
         self._start_services(topology, layout, addresses)
+        self._start_scheduler(topology, service_urls)
         return StackInfo(
             project=self.project,
             emulators=MappingProxyType(addresses),
@@ -194,7 +286,16 @@ class Stack:
         self._wait("storage", functools.partial(http_answers, layout.storage, "/storage/v1/b"), EMULATOR_READY_TIMEOUT)
         bootstrap.create_buckets(addresses["storage"], topology, self.project)
 
+        smtp = [sys.executable, "-m", "stack.smtp_sink", "--port", str(layout.smtp), "--maildir", str(self.mail_dir)]
+        self._start("smtp", smtp, self.repo_root, env)
+        self._wait(
+            "smtp",
+            all_of(log_contains(self._log("smtp"), smtp_sink.READY_LINE), functools.partial(tcp_accepts, layout.smtp)),
+            EMULATOR_READY_TIMEOUT,
+        )
+
         self._wait_java("firestore", layout.firestore, "Dev App Server is now running")
+        seed_catalog(addresses["firestore"], self.project)
 
     def _start_services(self, topology: Topology, layout: PortLayout, addresses: Mapping[str, str]) -> None:
         executable = functions_framework_executable()
@@ -210,6 +311,21 @@ class Stack:
             self._wait(
                 name, functools.partial(http_answers, layout.service(name), "/robots.txt"), SERVICE_READY_TIMEOUT
             )
+
+    def _start_scheduler(self, topology: Topology, service_urls: Mapping[str, str]) -> None:
+        """Cloud Scheduler's local stand-in, calling each schedule's path on its service."""
+        if not topology.schedules:
+            return
+        jobs = [
+            f"{s.name}={service_urls[s.service]}{s.path}@{s.local_every_seconds}" for s in topology.schedules.values()
+        ]
+        argv = [sys.executable, "-m", "stack.scheduler", *(arg for job in jobs for arg in ("--job", job))]
+        self._start("scheduler", argv, self.repo_root, dict(os.environ))
+        self._wait("scheduler", log_contains(self._log("scheduler"), scheduler.READY_LINE), SERVICE_READY_TIMEOUT)
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.state_dir / "mail"
 
     def _start(self, name: str, argv: list[str], cwd: Path, env: Mapping[str, str]) -> None:
         self._children[name] = start_process(argv, log_path=self._log(name), cwd=cwd, env=env)
@@ -248,13 +364,15 @@ class Stack:
     def _status_of(self, name: str, pid: int, info: StackInfo | None, *, alive: bool) -> ProcessStatus:
         address = info.address(name) if info else None
         port = int(address.rsplit(":", 1)[1]) if address else None
+        if info is not None and address is None:
+            address, port = "(calls out only)", None
         return ProcessStatus(
             name=name,
             kind=process_kind(name),
             pid=pid,
             alive=alive,
             address=address,
-            answering=port is not None and tcp_accepts(port),
+            answering=tcp_accepts(port) if port is not None else alive,
             log=self._log(name),
         )
 

@@ -66,6 +66,11 @@ def service_env(
             "K_SERVICE": service.name,
             "PORT": str(port),
             "PYTHONUNBUFFERED": "1",  # log lines reach the log file as they happen
+            # Local-only settings: mail goes to the stack's SMTP sink; the outbox sweeper (every few
+            # seconds here) publishes what was left unsent for more than a few seconds.
+            "SMTP_HOST": emulators["smtp"].rsplit(":", 1)[0],
+            "SMTP_PORT": emulators["smtp"].rsplit(":", 1)[1],
+            "OUTBOX_SWEEP_AFTER_SECONDS": "3",
         }
     )
     env.update({topic_var(topic): topic for topic in service.publishes})

@@ -20,12 +20,15 @@ from stack.processes import start_time
 
 STACK_FILE = "stack.json"
 STARTING_FILE = "starting.json"
-EMULATOR_NAMES = ("pubsub", "firestore", "storage")
+EMULATOR_NAMES = ("pubsub", "firestore", "storage", "smtp")
+HELPER_NAMES = ("scheduler",)
 REUSE_SLACK_SECONDS = 2.0  # /proc's boot time has 1 s resolution
 
 
 def process_kind(name: str) -> str:
-    return "emulator" if name in EMULATOR_NAMES else "service"
+    if name in EMULATOR_NAMES:
+        return "emulator"
+    return "helper" if name in HELPER_NAMES else "service"
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,14 @@ class StackInfo:
     def log_file(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 
-    def address(self, name: str) -> str:
-        return self.emulators.get(name) or self.services[name]
+    def address(self, name: str) -> str | None:
+        """Where a process listens; None for helpers that only call out (the scheduler)."""
+        return self.emulators.get(name) or self.services.get(name)
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where the SMTP sink saves each message it receives, as a .eml file."""
+        return self.state_dir / "mail"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +76,7 @@ class StackInfo:
             "buckets": dict(self.buckets),
             "pids": dict(self.pids),
             "logs": str(self.logs),
+            "mail": str(self.mail_dir),
         }
 
     @classmethod

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -112,6 +112,17 @@ class Bucket:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """An HTTP POST to a service on a timer: Cloud Scheduler in the cloud, the stack's scheduler locally."""
+
+    name: str
+    service: str
+    path: str
+    cron: str  # Cloud Scheduler's unix-cron schedule
+    local_every_seconds: int
+
+
+@dataclass(frozen=True)
 class Topology:
     path: Path
     services: Mapping[str, Service]
@@ -119,6 +130,7 @@ class Topology:
     subscriptions: Mapping[str, Subscription]
     buckets: Mapping[str, Bucket]
     dead_letter_pulls: tuple[PullSubscription, ...]
+    schedules: Mapping[str, Schedule] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def uploads(self) -> Bucket:
@@ -156,7 +168,9 @@ def parse_topology(text: str, *, path: Path) -> Topology:
 
 
 def _build(data: dict[str, Any], path: Path) -> Topology:
-    _only_keys(data, "", required=("services", "topics", "subscriptions", "buckets"), optional=("defaults",))
+    _only_keys(
+        data, "", required=("services", "topics", "subscriptions", "buckets"), optional=("defaults", "schedules")
+    )
     defaults = _defaults(data.get("defaults"))
     topics = {name: _topic(name, raw) for name, raw in _named(data["topics"], "topics", _RESOURCE_ID)}
     services = {
@@ -169,6 +183,10 @@ def _build(data: dict[str, Any], path: Path) -> Topology:
     }
     buckets = _buckets(data["buckets"], topics)
     pulls = _dead_letter_pulls(topics, subscriptions, defaults)
+    schedules = {
+        name: _schedule(name, raw, services)
+        for name, raw in _named(data.get("schedules") or {}, "schedules", _RESOURCE_ID)
+    }
     return Topology(
         path=path,
         services=MappingProxyType(services),
@@ -176,6 +194,29 @@ def _build(data: dict[str, Any], path: Path) -> Topology:
         subscriptions=MappingProxyType(subscriptions),
         buckets=MappingProxyType(buckets),
         dead_letter_pulls=pulls,
+        schedules=MappingProxyType(schedules),
+    )
+
+
+def _schedule(name: str, raw: Any, services: Mapping[str, Service]) -> Schedule:
+    where = f"schedules.{name}"
+    data = _mapping(raw, where)
+    _only_keys(data, where, required=("service", "path", "cron", "local_every_seconds"), optional=())
+    service = _string(data, "service", where)
+    if service not in services:
+        raise TopologyError(f"{where}.service: unknown service {service!r}")
+    path = _string(data, "path", where)
+    if not path.startswith("/"):
+        raise TopologyError(f"{where}.path: must start with '/', got {path!r}")
+    cron = _string(data, "cron", where)
+    if len(cron.split()) != 5:
+        raise TopologyError(f"{where}.cron: must be a five-field unix-cron schedule, got {cron!r}")
+    return Schedule(
+        name=name,
+        service=service,
+        path=path,
+        cron=cron,
+        local_every_seconds=_int_in(data, "local_every_seconds", where, (1, 3600)),
     )
 
 

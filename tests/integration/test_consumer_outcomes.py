@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,6 +16,7 @@ import flask
 import pytest
 import requests
 from google.cloud import pubsub_v1
+from waiting import wait_for
 from werkzeug.serving import make_server
 
 from eventkit import Consumer, DomainEvent, HandlerContext
@@ -69,15 +69,6 @@ def _push_subscription(project: str, endpoint: str) -> str:
     return topic
 
 
-def _wait_for(condition: Callable[[], bool], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"condition not met within {seconds}s")
-
-
 def test_handler_exception_answers_5xx_and_the_emulator_redelivers(
     clean_stack: dict[str, Any], serve: Callable[[Consumer], str]
 ) -> None:
@@ -97,7 +88,7 @@ def test_handler_exception_answers_5xx_and_the_emulator_redelivers(
     pubsub_v1.PublisherClient().publish(topic, data, **attributes).result(timeout=10)
 
     db = consumer.db
-    _wait_for(lambda: db.collection("effects").document(event.id).get().exists)
+    wait_for(lambda: db.collection("effects").document(event.id).get().exists)
     assert len(calls) >= 2  # the first push got a 500, the emulator pushed again
 
 

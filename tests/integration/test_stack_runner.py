@@ -164,6 +164,7 @@ def test_stack_json_describes_the_running_stack(runner: Stack, project_dir: Path
             "pubsub": f"127.0.0.1:{base}",
             "firestore": f"127.0.0.1:{base + 1}",
             "storage": f"http://127.0.0.1:{base + 2}",
+            "smtp": f"127.0.0.1:{base + 5}",
         },
         "services": {"recorder": f"http://127.0.0.1:{base + 10}"},
         "topics": {
@@ -177,15 +178,16 @@ def test_stack_json_describes_the_running_stack(runner: Stack, project_dir: Path
         "buckets": {"uploads": "runner-uploads", "renditions": "runner-renditions"},
         "pids": record["pids"],
         "logs": str(project_dir / "state" / "logs"),
+        "mail": str(project_dir / "state" / "mail"),
     }
-    assert list(record["pids"]) == ["pubsub", "firestore", "storage", "recorder"]
+    assert list(record["pids"]) == ["pubsub", "firestore", "storage", "smtp", "recorder"]
     assert all(group_is_alive(pid) for pid in record["pids"].values())
     assert all((project_dir / "state" / "logs" / f"{name}.log").is_file() for name in record["pids"])
 
 
 def test_status_reports_every_process_alive_and_answering(runner: Stack) -> None:
     statuses = runner.status()
-    assert [s.name for s in statuses] == ["pubsub", "firestore", "storage", "recorder"]
+    assert [s.name for s in statuses] == ["pubsub", "firestore", "storage", "smtp", "recorder"]
     assert all(s.alive and s.answering for s in statuses), statuses
 
 
@@ -328,7 +330,7 @@ def test_down_leaves_alone_a_process_that_reused_a_recorded_pid(tmp_path: Path) 
 
 def test_down_stops_every_process_and_frees_the_ports(runner: Stack, info: StackInfo, topology: Topology) -> None:
     # Last in the module: it stops the shared stack.
-    assert runner.down() == ["pubsub", "firestore", "storage", "recorder"]
+    assert runner.down() == ["pubsub", "firestore", "storage", "smtp", "recorder"]
     assert not any(group_is_alive(pid) for pid in info.pids.values())
     _assert_ports_free(PortLayout(runner.port_base, tuple(topology.services)))
     assert runner.info() is None

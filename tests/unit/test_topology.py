@@ -77,7 +77,7 @@ def test_real_topology_has_inventory_on_the_order_bus(real: Topology) -> None:
     assert "order-events" in inventory.publishes
     sub = real.subscriptions["inventory-order-events"]
     assert (sub.topic, sub.push_to) == ("order-events", "inventory")
-    assert sub.filter == 'attributes."ce-type" = "shop.order.placed.v1"'
+    assert sub.filter == 'hasPrefix(attributes."ce-type", "shop.order.")'
     assert sub.dead_letter_topic == "inventory-order-events-dead-letter"
 
 
@@ -254,3 +254,14 @@ def test_non_mapping_document_is_rejected() -> None:
 def test_missing_file_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(TopologyError, match=r"cannot read topology file .*nowhere\.yaml"):
         load_topology(tmp_path / "nowhere.yaml")
+
+
+def test_every_dead_letter_topic_is_pushed_to_the_dead_letter_recorder(real: Topology) -> None:
+    """A new dead-letter topic without a `deadletters-<topic>` subscription would keep its messages unseen."""
+    dead_letter_topics = {name for name, topic in real.topics.items() if topic.dead_letter}
+    recorded = {s.topic: s for s in real.subscriptions.values() if s.push_to == "deadletters"}
+    assert dead_letter_topics, "the real topology has dead-letter topics"
+    assert set(recorded) == dead_letter_topics
+    for topic, subscription in recorded.items():
+        assert subscription.name == f"deadletters-{topic}"
+        assert subscription.dead_letter_topic is None
