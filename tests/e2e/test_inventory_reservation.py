@@ -1,21 +1,22 @@
 """End to end on the local stack: an OrderPlaced event published to `order-events` travels through the real
 Pub/Sub emulator's push subscription into the inventory service (functions-framework process), which reserves
-stock in the Firestore emulator exactly once."""
+stock in the Firestore emulator exactly once and answers with InventoryReserved / InventoryRejected through the
+transactional outbox (the `outbox` collection)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import requests
 from google.cloud import pubsub_v1
+from waiting import wait_for
 
-from eventkit.catalog import CATALOG, ORDER_PLACED
+from eventkit.catalog import CATALOG, INVENTORY_REJECTED, INVENTORY_RESERVED, ORDER_PLACED
 from eventkit.events import DomainEvent, encode_for_pubsub, new_event
 
 
@@ -44,14 +45,12 @@ def _push_body(event: DomainEvent, message_id: str) -> dict[str, Any]:
     return {"message": message, "subscription": "projects/shop-test/subscriptions/inventory-order-events"}
 
 
-def _wait_for(condition: Callable[[], Any], seconds: float = 30) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"not reached within {seconds}s")
+def _answers(db: Any, order_id: str) -> list[dict[str, Any]]:
+    """Inventory's outgoing events about one order, as the outbox holds them."""
+    docs = (doc.to_dict() for doc in db.collection("outbox").stream())
+    return [
+        doc for doc in docs if doc["cause"].startswith("inventory/") and json.loads(doc["data"])["order_id"] == order_id
+    ]
 
 
 def _stock(db: Any, sku: str = "MUG-1") -> tuple[int, int]:
@@ -65,13 +64,16 @@ def test_published_order_placed_reserves_stock_through_push(clean_stack: dict[st
 
     started = time.monotonic()
     _publish(clean_stack, event)
-    reservation = _wait_for(lambda: db.collection("reservations").document("order-1").get().to_dict())
+    reservation = wait_for(lambda: db.collection("reservations").document("order-1").get().to_dict())
     elapsed = time.monotonic() - started
 
     assert reservation["status"] == "RESERVED"
     assert reservation["event_id"] == event.id
     assert _stock(db) == (8, 2)
     assert elapsed < 10, f"push → Firestore took {elapsed:.1f}s"
+    (answer,) = wait_for(lambda: [a for a in _answers(db, "order-1") if a["sent"]])
+    assert answer["event_type"] == INVENTORY_RESERVED
+    assert json.loads(answer["data"]) == {"order_id": "order-1", "items": [{"sku": "MUG-1", "quantity": 2}]}
 
 
 def test_same_event_published_ten_times_reserves_once(clean_stack: dict[str, Any], db: Any) -> None:
@@ -80,9 +82,9 @@ def test_same_event_published_ten_times_reserves_once(clean_stack: dict[str, Any
 
     for _ in range(10):
         _publish(clean_stack, event)  # ten messages, one event id
-    _wait_for(lambda: db.collection("reservations").document("order-2").get().exists)
+    wait_for(lambda: db.collection("reservations").document("order-2").get().exists)
     ledger_id = f"inventory:{event.id}"
-    _wait_for(lambda: db.collection("idempotency").document(ledger_id).get().exists)
+    wait_for(lambda: db.collection("idempotency").document(ledger_id).get().exists)
     time.sleep(2)  # let the remaining nine pushes arrive; they must change nothing
 
     assert _stock(db) == (7, 3)
@@ -106,6 +108,8 @@ def test_same_event_pushed_ten_times_in_a_row_and_concurrently_has_one_effect(
     assert all(r.status_code == 200 for r in at_once)
     assert sorted(r.json()["status"] for r in at_once) == ["duplicate"] * 9 + ["processed"]
     assert _stock(db) == (10 - 1 - 4, 5)
+    assert [a["event_type"] for a in _answers(db, "order-3")] == [INVENTORY_RESERVED]
+    assert [a["event_type"] for a in _answers(db, "order-4")] == [INVENTORY_RESERVED]
 
 
 def test_order_beyond_stock_is_rejected_without_touching_stock(clean_stack: dict[str, Any], db: Any) -> None:
@@ -113,11 +117,34 @@ def test_order_beyond_stock_is_rejected_without_touching_stock(clean_stack: dict
     event = new_event(CATALOG, ORDER_PLACED, _order("order-5", quantity=2), source="//tests")
 
     _publish(clean_stack, event)
-    reservation = _wait_for(lambda: db.collection("reservations").document("order-5").get().to_dict())
+    reservation = wait_for(lambda: db.collection("reservations").document("order-5").get().to_dict())
 
     assert reservation["status"] == "REJECTED"
     assert "only 1 available, 2 wanted" in reservation["reason"]
     assert _stock(db) == (1, 0)
+    (answer,) = wait_for(lambda: _answers(db, "order-5"))
+    assert answer["event_type"] == INVENTORY_REJECTED
+    assert json.loads(answer["data"]) == {
+        "order_id": "order-5",
+        "reason": "out_of_stock",
+        "skus": ["MUG-1"],
+        "detail": "MUG-1: only 1 available, 2 wanted",
+    }
+
+
+def test_order_with_an_unknown_sku_reserves_nothing_and_names_it(clean_stack: dict[str, Any], db: Any) -> None:
+    _seed_stock(db)
+    data = _order("order-6", quantity=1)
+    data["items"].append({"sku": "NOPE-9", "quantity": 1, "unit_price": 100})
+    event = new_event(CATALOG, ORDER_PLACED, data, source="//tests")
+
+    _publish(clean_stack, event)
+    (answer,) = wait_for(lambda: _answers(db, "order-6"))
+
+    assert answer["event_type"] == INVENTORY_REJECTED
+    assert (json.loads(answer["data"])["reason"], json.loads(answer["data"])["skus"]) == ("unknown_sku", ["NOPE-9"])
+    assert db.collection("reservations").document("order-6").get().get("status") == "REJECTED"
+    assert _stock(db) == (10, 0)
 
 
 def test_malformed_message_on_the_topic_is_acked_recorded_and_logged(clean_stack: dict[str, Any], db: Any) -> None:
@@ -134,7 +161,7 @@ def test_malformed_message_on_the_topic_is_acked_recorded_and_logged(clean_stack
         },
     ).result(timeout=10)
 
-    failure = _wait_for(
+    failure = wait_for(
         lambda: next(
             (d.to_dict() for d in db.collection("failures").stream() if d.get("consumer") == "inventory"), None
         )
@@ -142,7 +169,7 @@ def test_malformed_message_on_the_topic_is_acked_recorded_and_logged(clean_stack
 
     assert failure["reason"] == "malformed_delivery"
     assert failure["subscription"].endswith("/inventory-order-events")
-    errors = _wait_for(
+    errors = wait_for(
         lambda: [
             entry
             for entry in map(json.loads, (line for line in log_file.read_text().splitlines() if line.startswith("{")))
@@ -150,21 +177,3 @@ def test_malformed_message_on_the_topic_is_acked_recorded_and_logged(clean_stack
         ]
     )
     assert "not JSON" in errors[-1]["message"]
-
-
-def test_readme_demo_follows_an_event_to_firestore(clean_stack: dict[str, Any]) -> None:
-    import subprocess
-    import sys
-
-    state_dir = Path(clean_stack["logs"]).parent
-    result = subprocess.run(
-        [sys.executable, "-m", "stack", "demo", "--state-dir", str(state_dir)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-
-    assert result.returncode == 0, result.stderr
-    assert "inventory reserved it in" in result.stdout
-    assert "reservation RESERVED" in result.stdout

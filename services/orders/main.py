@@ -1,0 +1,45 @@
+"""orders: the HTTP API (target ``api``) and the saga that ends each order (target ``handle_event``).
+
+One codebase, two Cloud Run services (see topology.yaml): ``orders`` serves the API and may be public;
+``order-saga`` takes the push deliveries of inventory and payment outcomes and the outbox sweeper's schedule,
+and only the push and scheduler identities may invoke it.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+from api_routes import OrdersApi
+from order_store import ORDER_TOPIC
+from saga_handlers import HANDLED, on_outcome
+
+from eventkit import Consumer
+from eventkit.http_api import Response, json_response
+
+SWEEP_PATH = "/tasks/sweep-outbox"
+# An entry younger than this may still be published by the request that wrote it.
+SWEEP_AFTER = timedelta(seconds=float(os.environ.get("OUTBOX_SWEEP_AFTER_SECONDS", "30")))
+
+runtime = Consumer("order-saga", topics=[ORDER_TOPIC])
+orders_api = OrdersApi(runtime)
+for event_type in HANDLED:
+    runtime.on(event_type)(on_outcome)
+
+
+def api(request: Any) -> Response:
+    """functions-framework target of the orders service."""
+    return orders_api.handle(request)
+
+
+def handle_event(request: Any) -> Response:
+    """functions-framework target of the order-saga service: outcome events, and the outbox sweeper."""
+    if request.path == SWEEP_PATH:
+        if request.method != "POST":
+            return json_response({"error": {"code": "method_not_allowed", "message": "use POST"}}, 405)
+        result = runtime.outbox.sweep(older_than=SWEEP_AFTER)
+        return json_response(
+            {"published": result.published, "failed": result.failed}, 200 if not result.failed else 503
+        )
+    return runtime.handle(request)
