@@ -1,0 +1,249 @@
+"""The Pillow pipeline: one source image in, encoded renditions out, safely and fast.
+
+1. **Open** reads only the header, restricted to the accepted formats (no plugin that shells out, e.g. EPS):
+   the pixel limit is checked *before* any decoding, so a decompression bomb costs a header read.
+2. **Decode** JPEGs at reduced scale (libjpeg DCT scaling via ``draft``) to no less than the largest rendition,
+   so a 24 MP photo decodes as 6 MP.
+3. **Largest rendition**: ``reduce()`` by an integer factor then LANCZOS (``reducing_gap``), in the stored
+   frame; *then* the EXIF orientation is applied and the embedded ICC profile converted to sRGB — both on the
+   small image, never on a full-size copy.
+4. **Smaller renditions** are each made from the previous one.
+5. **Encode** with no metadata at all (no EXIF, GPS, XMP, ICC, comments): progressive JPEG for opaque images,
+   WebP or PNG for images with transparent pixels.
+
+Every way the data can fail to decode becomes an :class:`ImageRejectedError` with a reason.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import IO
+
+import pillow_heif
+from PIL import Image, ImageCms, UnidentifiedImageError
+from rejections import ImageRejectedError
+from renditions import (
+    CONTENT_TYPES,
+    OutputFormat,
+    PlannedRendition,
+    RenditionSpec,
+    output_format,
+    plan_renditions,
+    upright_size,
+)
+
+pillow_heif.register_heif_opener()  # HEIC/HEIF as iPhones upload them
+Image.init()  # every plugin registered up front, so "not an image" and "not an accepted format" differ
+
+# Pillow's names for the accepted inputs. The JPEG plugin also opens JPEGs with a multi-picture extension, as
+# many cameras write them (Pillow then says "MPO").
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF")
+JPEG_FORMATS = ("JPEG", "MPO")
+# reduce() by an integer factor while the remaining scale is at least this, then LANCZOS: Pillow's documented
+# speed/quality trade-off (2.0 is indistinguishable from a plain LANCZOS at these sizes, and far faster).
+REDUCING_GAP = 2.0
+ORIENTATION_TAG = 0x0112
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_SRGB = ImageCms.createProfile("sRGB")
+# What a decoder may raise on bad data (Pillow, libjpeg, zlib, libheif).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error, zlib.error)
+
+
+@dataclass(frozen=True)
+class EncodedRendition:
+    label: str
+    width: int
+    height: int
+    format: OutputFormat
+    data: bytes
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+
+@dataclass(frozen=True)
+class Converted:
+    source_format: str
+    width: int  # upright
+    height: int
+    renditions: list[EncodedRendition]
+
+
+def convert(
+    fp: IO[bytes],
+    specs: tuple[RenditionSpec, ...],
+    *,
+    quality: int = 85,
+    transparent_format: OutputFormat = "WEBP",
+    max_pixels: int = 100_000_000,
+) -> Converted:
+    """Every rendition of the image in ``fp`` (a seekable binary file); raises ImageRejectedError on bad input."""
+    source = open_checked(fp, max_pixels)
+    stored_size, source_format = source.size, source.format or "unknown"
+    if source_format in JPEG_FORMATS:
+        # A JPEG's EXIF is in its header: plan now, and decode at the smallest scale ≥ the largest rendition.
+        orientation = exif_orientation(source)
+        largest = plan_renditions(*upright_size(*stored_size, orientation), specs)[0]
+        source.draft(None, largest.stored_size(orientation))
+    decoded = _decode(source)
+    # Other formats may keep EXIF after the pixels (PNG eXIf), so read it only once they are decoded.
+    orientation = exif_orientation(source)
+    width, height = upright_size(*stored_size, orientation)
+    plan = plan_renditions(width, height, specs)
+    del source
+    renditions = list(_render(decoded, orientation, plan, quality, transparent_format))
+    return Converted(source_format, width, height, renditions)
+
+
+def open_checked(fp: IO[bytes], max_pixels: int) -> Image.Image:
+    """Open (header only) and check format and pixel count before anything is decoded."""
+    head = fp.read(16)
+    if not head:
+        raise ImageRejectedError("empty", "the object is empty (0 bytes)")
+    fp.seek(0)
+    try:
+        with warnings.catch_warnings():  # the pixel limit is checked below, with this service's own limit
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(fp, formats=ACCEPTED_FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise ImageRejectedError("too_many_pixels", str(exc)) from None
+    except UnidentifiedImageError:
+        fp.seek(0)
+        try:
+            Image.open(fp)  # recognised by some other plugin?
+        except Exception:
+            raise ImageRejectedError("not_an_image", "not an image in any format Pillow knows") from None
+        raise ImageRejectedError(
+            "unsupported_format", f"not one of the accepted formats ({', '.join(ACCEPTED_FORMATS)})"
+        ) from None
+    except _DECODE_ERRORS as exc:
+        raise ImageRejectedError("corrupt", f"unreadable image header: {exc}") from None
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise ImageRejectedError("corrupt", f"the header declares a {width}×{height} image")
+    if width * height > max_pixels:
+        raise ImageRejectedError(
+            "too_many_pixels",
+            f"{image.format} header declares {width}×{height} = {width * height} pixels; the limit is {max_pixels}",
+        )
+    return image
+
+
+def exif_orientation(image: Image.Image) -> int:
+    try:
+        value = image.getexif().get(ORIENTATION_TAG, 1)
+    except Exception:  # unreadable EXIF is no reason to refuse the pixels
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _decode(source: Image.Image) -> Image.Image:
+    try:
+        source.load()
+        return _working_mode(source)
+    except Image.DecompressionBombError as exc:
+        raise ImageRejectedError("too_many_pixels", str(exc)) from None
+    except _DECODE_ERRORS as exc:
+        reason = "truncated" if "truncated" in str(exc) else "corrupt"
+        raise ImageRejectedError(reason, f"{source.format} data could not be decoded: {exc}") from None
+
+
+def _render(
+    decoded: Image.Image,
+    orientation: int,
+    plan: list[PlannedRendition],
+    quality: int,
+    transparent_format: OutputFormat,
+) -> Iterator[EncodedRendition]:
+    icc = decoded.info.get("icc_profile")
+    image = _resize(decoded, plan[0].stored_size(orientation))
+    del decoded  # only the largest rendition is kept from here on
+    if orientation in _TRANSPOSE:
+        image = image.transpose(_TRANSPOSE[orientation])
+    image = _to_srgb(image, icc)
+    fmt = output_format(_has_transparency(image), transparent_format)
+    if fmt == "JPEG" and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    for index, planned in enumerate(plan):
+        if index:
+            image = _resize(image, (planned.width, planned.height))
+        yield EncodedRendition(planned.label, image.width, image.height, fmt, encode(image, fmt, quality))
+
+
+def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    if image.size == size:
+        return image
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+
+
+def _working_mode(image: Image.Image) -> Image.Image:
+    """A mode that resizes well and keeps what matters: L, RGB, RGBA, or CMYK (converted with its profile)."""
+    mode = image.mode
+    if mode in ("RGB", "RGBA", "L", "CMYK"):
+        return image
+    if mode in ("P", "PA"):
+        return image.convert("RGBA" if "transparency" in image.info or mode == "PA" else "RGB")
+    if mode in ("LA", "La", "RGBa"):
+        return image.convert("RGBA")
+    if mode == "1":
+        return image.convert("L")
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        # 16-bit and float greys: scale to 8 bits (0–65535 → 0–255) rather than clip.
+        return image.convert("I").point(lambda v: v / 256).convert("L")
+    return image.convert("RGB")
+
+
+def _has_transparency(image: Image.Image) -> bool:
+    if image.mode not in ("RGBA", "LA"):
+        return False
+    low, _ = image.getchannel("A").getextrema()
+    return low < 255
+
+
+def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
+    """Convert from the embedded ICC profile to sRGB; without a usable profile, assume the pixels are sRGB."""
+    if icc:
+        out_mode = "RGBA" if image.mode == "RGBA" else "RGB"
+        try:
+            transform = _transform(icc, image.mode, out_mode)
+            return ImageCms.applyTransform(image, transform) or image
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # a broken or mismatched profile: fall through
+    if image.mode in ("RGB", "RGBA", "L"):
+        return image
+    return image.convert("RGB")
+
+
+@lru_cache(maxsize=32)
+def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTransform:
+    """Building a transform costs milliseconds; the same camera's profile repeats, so keep a few."""
+    source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    return ImageCms.buildTransform(source, _SRGB, in_mode, out_mode, renderingIntent=ImageCms.Intent.PERCEPTUAL)
+
+
+def encode(image: Image.Image, fmt: OutputFormat, quality: int) -> bytes:
+    """Encode with no metadata: ``info`` is emptied so nothing (EXIF, XMP, ICC, comments) is carried over."""
+    image.info = {}
+    buffer = io.BytesIO()
+    if fmt == "JPEG":
+        image.save(buffer, "JPEG", quality=quality, progressive=True, optimize=True, subsampling="4:2:0")
+    elif fmt == "WEBP":
+        image.save(buffer, "WEBP", quality=quality, method=4)
+    else:
+        image.save(buffer, "PNG", optimize=False, compress_level=6)
+    return buffer.getvalue()

@@ -1,0 +1,167 @@
+"""images: web renditions of every upload, written once, never looping on a hostile file.
+
+Flow: an object finalized in the uploads bucket (Eventarc or a Cloud Storage notification, read by eventkit)
+→ screen its metadata (upload_checks.py: own output? empty? too large?) → skip a version already handled or
+superseded → stream the upload → Pillow pipeline (imaging.py) → write each rendition only if absent
+(image_storage.py) → the Firestore record and the ``ImageProcessed`` / ``ImageRejected`` event in one
+transaction with the ledger entry (image_records.py).
+
+A permanent problem (empty, too large, a bomb, truncated, corrupt, not an image) is recorded as a rejection with
+its reason and announced once; the delivery is acknowledged, and nothing is written to the renditions bucket.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from image_records import IMAGE_SOURCES, IMAGES, image_record, record_id, source_id, source_record
+from image_settings import ImageSettings
+from image_storage import NewerSourceError, download, object_info, write_rendition
+from imaging import convert
+from rejections import ImageRejectedError
+from renditions import rendition_name, source_uri
+from upload_checks import Action, is_stale, rendition_metadata, screen
+
+from eventkit import Consumer, HandlerContext, ObjectFinalized
+from eventkit.catalog.images import IMAGE_PROCESSED, IMAGE_REJECTED, ImageProcessed, ImageRejected, Rendition
+from eventkit.clients import storage_client
+from eventkit.storage_object import FINALIZED_TYPE
+
+IMAGE_EVENTS = "image-events"
+
+log = logging.getLogger("images")
+consumer = Consumer("images", topics=[IMAGE_EVENTS], buckets=["uploads", "renditions"])
+settings = ImageSettings.from_env()
+
+
+@consumer.on(FINALIZED_TYPE, exactly_once=False)  # effects guarded here: renditions "only if absent", then one tx
+def make_renditions(obj: ObjectFinalized, ctx: HandlerContext) -> None:
+    storage = storage_client(consumer.config.project)
+    size, metadata = obj.size, obj.metadata
+    if size is None:  # a notification with payloadFormat NONE carries no metadata
+        info = object_info(storage, obj.bucket, obj.name, obj.generation)
+        if info is None:
+            return _skip("gone", obj)
+        size, metadata = info.size, info.metadata
+
+    screening = screen(
+        bucket=obj.bucket,
+        size=size,
+        metadata=metadata,
+        uploads_bucket=consumer.config.bucket("uploads"),
+        max_bytes=settings.max_upload_bytes,
+    )
+    if screening.action is Action.IGNORE:
+        return _skip(screening.reason, obj, screening.detail)
+    if (already := _already_handled(ctx, obj)) is not None:
+        return _skip(already, obj)
+    if screening.action is Action.REJECT:
+        return _reject(ctx, obj, ImageRejectedError(screening.reason, screening.detail))
+
+    source = download(storage, obj.bucket, obj.name, obj.generation)
+    if source is None:
+        return _skip("gone", obj)
+    try:
+        with source:
+            converted = convert(
+                source,
+                settings.specs,
+                quality=settings.quality,
+                transparent_format=settings.transparent_format,
+                max_pixels=settings.max_pixels,
+            )
+    except ImageRejectedError as rejection:
+        return _reject(ctx, obj, rejection)
+
+    renditions_bucket = consumer.config.bucket("renditions")
+    written: list[Rendition] = []
+    try:
+        for rendition in converted.renditions:
+            name = rendition_name(obj.name, rendition.label, rendition.format)
+            result = write_rendition(
+                storage,
+                renditions_bucket,
+                name,
+                rendition.data,
+                content_type=rendition.content_type,
+                cache_control=settings.cache_control,
+                metadata=rendition_metadata(
+                    source_uri(obj.bucket, obj.name, obj.generation), obj.generation, rendition.label
+                ),
+                source_generation=obj.generation,
+            )
+            log.info(
+                "rendition written" if result.written else "rendition already there",
+                extra={"fields": {"rendition": name, "bytes": result.size, "source": obj.key}},
+            )
+            written.append(
+                Rendition(
+                    label=rendition.label,
+                    bucket=renditions_bucket,
+                    name=name,
+                    width=rendition.width,
+                    height=rendition.height,
+                    size=result.size,
+                    content_type=rendition.content_type,
+                )
+            )
+    except NewerSourceError as exc:
+        return _skip("superseded", obj, str(exc))
+
+    processed = ImageProcessed(
+        bucket=obj.bucket,
+        name=obj.name,
+        generation=obj.generation,
+        format=converted.source_format,
+        width=converted.width,
+        height=converted.height,
+        renditions=written,
+    )
+    ctx.transact(lambda c: _record(c, processed, IMAGE_PROCESSED))
+
+
+def _reject(ctx: HandlerContext, obj: ObjectFinalized, rejection: ImageRejectedError) -> None:
+    """Record and announce the rejection once; then let eventkit acknowledge it and file it under ``failures``."""
+    rejected = ImageRejected(
+        bucket=obj.bucket, name=obj.name, generation=obj.generation, reason=rejection.reason, detail=rejection.detail
+    )
+    once = ctx.transact(lambda c: _record(c, rejected, IMAGE_REJECTED))
+    if not once.duplicate and once.result:
+        raise rejection  # PermanentError: 200, an ERROR log line and a failure record, never a retry
+
+
+def _record(c: HandlerContext, outcome: ImageProcessed | ImageRejected, event_type: str) -> bool:
+    """In the ledger's transaction: the record, the source's newest generation, and the event (outbox)."""
+    tx, now = c.transaction, datetime.now(UTC)
+    source_ref = c.db.collection(IMAGE_SOURCES).document(source_id(outcome.bucket, outcome.name))
+    latest = source_ref.get(transaction=tx)
+    if is_stale(outcome.generation, latest.get("generation") if latest.exists else None):
+        return False
+    record_ref = c.db.collection(IMAGES).document(record_id(outcome.bucket, outcome.name, outcome.generation))
+    tx.set(record_ref, image_record(outcome, now))
+    tx.set(source_ref, source_record(outcome, now))
+    c.emit(IMAGE_EVENTS, event_type, outcome, subject=outcome.name)
+    return True
+
+
+def _already_handled(ctx: HandlerContext, obj: ObjectFinalized) -> str | None:
+    """Cheap check before any download: this version recorded already, or a newer one handled."""
+    db = ctx.db
+    record = db.collection(IMAGES).document(record_id(obj.bucket, obj.name, obj.generation)).get()
+    if record.exists:
+        return "already_recorded"
+    latest = db.collection(IMAGE_SOURCES).document(source_id(obj.bucket, obj.name)).get()
+    if is_stale(obj.generation, latest.get("generation") if latest.exists else None):
+        return "superseded"
+    return None
+
+
+def _skip(reason: str, obj: ObjectFinalized, detail: str = "") -> None:
+    log.info("skipped", extra={"fields": {"skip_reason": reason, "detail": detail, "source": obj.key}})
+
+
+def handle_event(request: Any) -> tuple[str, int, dict[str, str]]:
+    """functions-framework target (signature type http): every delivery form goes through eventkit."""
+    return consumer.handle(request)

@@ -1,0 +1,263 @@
+"""The Pillow pipeline on images the tests make: orientation, metadata, colour, transparency, hostile input."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "images"))
+
+import image_samples as samples
+from imaging import Converted, convert
+from rejections import ImageRejectedError
+from renditions import DEFAULT_SPECS, RenditionSpec
+
+
+def _convert(data: bytes, **options: object) -> Converted:
+    return convert(io.BytesIO(data), options.pop("specs", DEFAULT_SPECS), **options)  # type: ignore[arg-type]
+
+
+def _open(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def _rejection(data: bytes, **options: object) -> ImageRejectedError:
+    with pytest.raises(ImageRejectedError) as error:
+        _convert(data, **options)
+    return error.value
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_comes_out_upright(orientation: int) -> None:
+    converted = _convert(samples.oriented_jpeg(orientation, 400, 240))
+
+    assert (converted.width, converted.height) == (400, 240)
+    for rendition in converted.renditions:
+        image = _open(rendition.data)
+        assert image.size == (rendition.width, rendition.height)
+        assert image.width > image.height
+        colours = samples.quadrant_colours(image)
+        for quadrant, expected in samples.QUADRANTS.items():
+            assert samples.close(colours[quadrant], expected), (rendition.label, quadrant, colours[quadrant])
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_large_rotated_photos_are_decoded_at_reduced_scale_and_still_come_out_upright(orientation: int) -> None:
+    converted = _convert(samples.oriented_jpeg(orientation, 4000, 3000, quality=90))
+
+    sizes = [(r.label, r.width, r.height) for r in converted.renditions]
+    assert sizes == [("large", 1600, 1200), ("medium", 800, 600), ("thumb", 200, 150)]
+    colours = samples.quadrant_colours(_open(converted.renditions[0].data))
+    assert all(samples.close(colours[q], c) for q, c in samples.QUADRANTS.items()), colours
+
+
+def test_all_metadata_is_stripped_no_gps_or_camera_data_leaves() -> None:
+    source = samples.encode(
+        samples.test_card(800, 600),
+        "JPEG",
+        exif=samples.camera_exif(6).tobytes(),
+        icc_profile=samples.swapped_primaries_icc(),
+        comment=b"shot at home",
+    )
+    assert b"TestCam Secret Model 9" in source
+
+    for rendition in _convert(source).renditions:
+        image = _open(rendition.data)
+        assert not image.getexif(), rendition.label
+        assert not {"exif", "icc_profile", "xmp", "comment", "photoshop"} & set(image.info), image.info.keys()
+        assert (
+            b"TestCam" not in rendition.data and b"Exif" not in rendition.data and b"shot at home" not in rendition.data
+        )
+
+
+def test_embedded_icc_profiles_are_converted_to_srgb() -> None:
+    # Stored red in a profile whose red primary is sRGB's blue must come out blue.
+    source = samples.encode(
+        Image.new("RGB", (300, 200), (255, 0, 0)), "JPEG", quality=95, icc_profile=samples.swapped_primaries_icc()
+    )
+
+    for rendition in _convert(source).renditions:
+        assert samples.close(_open(rendition.data).getpixel((20, 20)), (0, 0, 255)), rendition.label
+
+
+def test_without_a_profile_pixels_are_taken_as_srgb() -> None:
+    source = samples.encode(Image.new("RGB", (300, 200), (255, 0, 0)), "JPEG", quality=95)
+
+    assert samples.close(_open(_convert(source).renditions[0].data).getpixel((20, 20)), (255, 0, 0))
+
+
+def test_opaque_images_become_progressive_jpeg_at_the_configured_quality() -> None:
+    converted = _convert(samples.photo_jpeg(2000, 1500), quality=85)
+
+    for rendition in converted.renditions:
+        image = _open(rendition.data)
+        assert (rendition.format, rendition.content_type, image.format) == ("JPEG", "image/jpeg", "JPEG")
+        assert image.info.get("progressive") or image.info.get("progression")
+    low = _convert(samples.photo_jpeg(2000, 1500), quality=40).renditions[0].data
+    assert len(low) < len(converted.renditions[0].data)
+
+
+def test_transparency_is_kept_as_webp() -> None:
+    image = Image.new("RGBA", (1000, 500), (200, 10, 10, 255))
+    image.paste((0, 0, 0, 0), (0, 0, 500, 500))
+    converted = _convert(samples.encode(image, "PNG"))
+
+    for rendition in converted.renditions:
+        out = _open(rendition.data)
+        assert (rendition.format, rendition.content_type, out.format, out.mode) == (
+            "WEBP",
+            "image/webp",
+            "WEBP",
+            "RGBA",
+        )
+        assert out.getpixel((2, 2))[3] == 0
+        assert out.getpixel((out.width - 3, 2))[3] == 255
+    assert converted.renditions[0].width == 1000
+
+
+def test_transparency_is_kept_as_png_when_configured() -> None:
+    image = Image.new("RGBA", (300, 300), (10, 200, 10, 128))
+
+    rendition = _convert(samples.encode(image, "PNG"), transparent_format="PNG").renditions[0]
+
+    out = _open(rendition.data)
+    assert (rendition.format, out.format) == ("PNG", "PNG")
+    assert abs(out.getpixel((5, 5))[3] - 128) <= 1
+    assert "icc_profile" not in out.info
+
+
+def test_an_rgba_image_without_transparent_pixels_becomes_jpeg() -> None:
+    rendition = _convert(samples.encode(Image.new("RGBA", (300, 300), (1, 2, 3, 255)), "PNG")).renditions[0]
+
+    assert rendition.format == "JPEG"
+
+
+def test_a_palette_gif_with_transparency_uses_its_first_frame() -> None:
+    first = Image.new("P", (200, 100), 1)
+    first.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * 759)
+    first.paste(0, (0, 0, 100, 100))
+    second = first.copy()
+    second.paste(2, (0, 0, 200, 100))
+    data = samples.encode(first, "GIF", save_all=True, append_images=[second], transparency=0)
+
+    rendition = _convert(data).renditions[0]
+
+    out = _open(rendition.data)
+    assert rendition.format == "WEBP"
+    assert out.getpixel((10, 10))[3] == 0
+    assert samples.close(out.getpixel((150, 50))[:3], (255, 0, 0))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode", "params"),
+    [
+        ("PNG", "RGB", {}),
+        ("WEBP", "RGB", {"quality": 90}),
+        ("TIFF", "RGB", {"compression": "tiff_lzw"}),
+        ("BMP", "RGB", {}),
+        ("PNG", "L", {}),
+        ("TIFF", "CMYK", {}),
+        ("PNG", "I;16", {}),
+    ],
+)
+def test_every_accepted_input_format_converts(fmt: str, mode: str, params: dict[str, object]) -> None:
+    source = samples.test_card(600, 400).convert(mode if mode != "I;16" else "L")
+    if mode == "I;16":
+        source = source.convert("I").point(lambda v: v * 256).convert("I;16")
+
+    converted = _convert(samples.encode(source, fmt, **params))
+
+    assert converted.source_format == fmt
+    assert [(r.width, r.height) for r in converted.renditions] == [(600, 400), (600, 400), (200, 133)]
+    if mode in ("RGB", "CMYK"):
+        colours = samples.quadrant_colours(_open(converted.renditions[0].data))
+        assert samples.close(colours["top_left"], samples.QUADRANTS["top_left"], 40), colours
+
+
+def test_heic_as_iphones_upload_it_converts() -> None:
+    converted = _convert(samples.heic(640, 480))
+
+    assert converted.source_format == "HEIF"
+    assert [(r.format, r.width, r.height) for r in converted.renditions] == [
+        ("JPEG", 640, 480),
+        ("JPEG", 640, 480),
+        ("JPEG", 200, 150),
+    ]
+    colours = samples.quadrant_colours(_open(converted.renditions[0].data))
+    assert samples.close(colours["top_left"], samples.QUADRANTS["top_left"], 40)
+
+
+def test_a_camera_jpeg_with_corrupt_entropy_data_still_converts() -> None:
+    data = samples.corrupt_entropy_jpeg(1200, 900)
+    assert data != samples.photo_jpeg(1200, 900)
+
+    converted = _convert(data)
+
+    assert converted.renditions[0].width == 1200
+
+
+def test_a_decompression_bomb_is_rejected_from_its_header() -> None:
+    bomb = samples.png_bomb(12_000, 12_000)
+    assert len(bomb) < 1_000_000
+
+    error = _rejection(bomb, max_pixels=100_000_000)
+
+    assert error.reason == "too_many_pixels"
+    assert "12000×12000 = 144000000 pixels; the limit is 100000000" in str(error)
+
+
+def test_the_pixel_limit_is_configurable() -> None:
+    assert _rejection(samples.photo_jpeg(2000, 1500), max_pixels=1_000_000).reason == "too_many_pixels"
+
+
+def test_a_truncated_jpeg_is_rejected_as_truncated() -> None:
+    error = _rejection(samples.truncated_jpeg())
+
+    assert error.reason == "truncated"
+    assert "truncated" in error.detail
+
+
+def test_a_truncated_png_is_rejected() -> None:
+    data = samples.encode(Image.effect_noise((400, 400), 50), "PNG")
+
+    assert _rejection(data[: len(data) // 2]).reason in ("truncated", "corrupt")
+
+
+def test_a_zero_byte_file_is_rejected_as_empty() -> None:
+    assert _rejection(b"").reason == "empty"
+
+
+def test_a_text_file_named_jpg_is_not_an_image() -> None:
+    error = _rejection(b"just some notes, saved as photo.jpg\n" * 10)
+
+    assert error.reason == "not_an_image"
+
+
+def test_an_image_in_a_format_outside_the_accepted_ones_is_unsupported() -> None:
+    error = _rejection(samples.encode(samples.test_card(64, 64), "ICO"))
+
+    assert error.reason == "unsupported_format"
+    assert "JPEG, PNG" in str(error)
+
+
+def test_a_png_with_corrupt_compressed_data_is_rejected_as_corrupt() -> None:
+    header = samples.encode(Image.new("RGB", (200, 200)), "PNG")[:33]  # signature + IHDR
+    idat = b"this is not zlib data" * 10
+    data = header + samples.png_chunk(b"IDAT", idat) + samples.png_chunk(b"IEND", b"")
+
+    error = _rejection(data)
+
+    assert error.reason == "corrupt"
+    assert "could not be decoded" in str(error)
+
+
+def test_configured_rendition_sizes_are_used() -> None:
+    converted = _convert(samples.photo_jpeg(3000, 2000), specs=(RenditionSpec("hero", 2400), RenditionSpec("s", 90)))
+
+    assert [(r.label, r.width, r.height) for r in converted.renditions] == [("hero", 2400, 1600), ("s", 90, 60)]
