@@ -1,0 +1,121 @@
+"""The analytics service (``telemetry-analytics``): exact windows, once, and edge-triggered alerts.
+
+For each ``TelemetryReadings`` event, in ONE Firestore transaction with the event's ledger entry: skip readings
+already counted (per-reading ledger entries), fold the new ones into their windows, move the device's latest
+values and alert states, and stage a ``TelemetryAlert`` in the outbox for every threshold crossing.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from eventkit import Consumer, DomainEvent, HandlerContext, PermanentError
+from eventkit.catalog.telemetry import TELEMETRY_ALERT, TELEMETRY_READINGS, TelemetryReadings
+from eventkit.failures import FAILURES_COLLECTION, FailedDelivery
+from telemetry import store
+from telemetry.alerts import advance, effective, parse_thresholds
+from telemetry.settings import load_settings
+from telemetry.validation import age_problem
+from telemetry.windows import aggregate, merged
+
+ANALYTICS = "telemetry-analytics"
+ALERTS_TOPIC = "telemetry-alerts"
+
+log = logging.getLogger("telemetry")
+
+
+@functools.cache
+def consumer() -> Consumer:
+    """The analytics consumer, built on first use (its configuration is checked then)."""
+    readings_consumer = Consumer(ANALYTICS, topics=[ALERTS_TOPIC])
+    readings_consumer.on(TELEMETRY_READINGS)(record_readings)  # exactly once: inside the ledger transaction
+    return readings_consumer
+
+
+def record_readings(event: DomainEvent, ctx: HandlerContext) -> None:
+    batch: TelemetryReadings = event.data  # type: ignore[assignment]
+    device_id, now = batch.device_id, datetime.now(UTC)
+    unique = {reading.reading_id: reading for reading in batch.readings}
+    stale = {rid: r for rid, r in unique.items() if r.ts < now - load_settings().limits.retention}
+    fresh = {rid: r for rid, r in unique.items() if rid not in stale}
+    if not fresh:
+        raise PermanentError(
+            f"all {len(stale)} readings of device {device_id} "
+            f"{age_problem(min(r.ts for r in stale.values()), now, load_settings().limits)}",
+            reason="reading_too_old",
+        )
+    db, tx = ctx.db, ctx.transaction
+    thresholds = _thresholds(db, device_id)  # read outside the transaction's locks: operators edit them
+
+    # Reads first (Firestore transactions read before they write): which readings are new, their windows,
+    # the device.
+    entries = {rid: store.reading_ref(db, device_id, rid) for rid in fresh}
+    counted = {snapshot.id for snapshot in tx.get_all(list(entries.values())) if snapshot.exists}
+    new = [reading for rid, reading in fresh.items() if entries[rid].id not in counted]
+    if new:
+        batch_windows = aggregate(new, load_settings().window_seconds)
+        window_refs = {
+            key: store.window_ref(db, device_id, key, load_settings().window_seconds) for key in batch_windows
+        }
+        held = {s.reference.path: s.to_dict() for s in tx.get_all(list(window_refs.values())) if s.exists}
+        device_ref = store.device_ref(db, device_id)
+        device = device_ref.get(transaction=tx)
+        state, transitions = advance(store.device_state(device.to_dict() if device.exists else None), new, thresholds)
+
+        for key, ref in window_refs.items():
+            stats = merged(held.get(ref.path), batch_windows[key])
+            tx.set(ref, store.window_fields(device_id, key, load_settings().window_seconds, stats, now))
+        tx.set(device_ref, store.device_fields(device_id, state, now))
+        ttl = ctx.consumer.ledger.ttl
+        for reading in new:
+            tx.set(entries[reading.reading_id], store.reading_entry(device_id, reading, now, ttl))
+        for transition in transitions:
+            ctx.emit(
+                ALERTS_TOPIC, TELEMETRY_ALERT, transition.data(device_id), subject=device_id, ordering_key=device_id
+            )
+    if stale:
+        _record_stale(ctx, event, device_id, list(stale.values()), now)
+
+
+def _thresholds(db: Any, device_id: str) -> dict[str, Any]:
+    docs = {s.id: s.to_dict() or {} for s in db.get_all(store.threshold_refs(db, device_id)) if s.exists}
+    return effective(
+        load_settings().thresholds,
+        _parsed(docs.get(store.GLOBAL_THRESHOLDS, {}).get("metrics"), store.GLOBAL_THRESHOLDS),
+        _parsed(docs.get(device_id, {}).get("metrics"), device_id),
+    )
+
+
+def _parsed(raw: Any, doc_id: str) -> dict[str, Any]:
+    """A malformed threshold document is ignored (and logged), so it never stops the statistics."""
+    try:
+        return parse_thresholds(raw, f"{store.THRESHOLDS}/{doc_id}.metrics")
+    except ValueError as exc:
+        log.error("ignoring a malformed threshold document", extra={"fields": {"error": str(exc)}})
+        return {}
+
+
+def _record_stale(ctx: HandlerContext, event: DomainEvent, device_id: str, stale: list[Any], now: datetime) -> None:
+    """Readings too old to count are a permanent failure of their own: recorded in the same transaction."""
+    message = ctx.delivery.message
+    failure = FailedDelivery(
+        consumer=ANALYTICS,
+        reason="reading_too_old",
+        error=f"{len(stale)} readings of device {device_id} are older than the retention window "
+        f"({load_settings().limits.retention.total_seconds():.0f} s) and were not counted: "
+        + ", ".join(sorted(r.reading_id for r in stale)[:20]),
+        body=json.dumps([r.model_dump(mode="json") for r in stale]).encode(),
+        headers={},
+        transport=ctx.delivery.transport.value,
+        subscription=message.subscription if message else None,
+        event_id=f"{event.id}/stale",
+        event_type=event.type,
+    )
+    ctx.transaction.set(
+        ctx.db.collection(FAILURES_COLLECTION).document(failure.record_id),
+        {**failure.to_document(now), "count": 1, "first_seen": now},
+    )

@@ -1,0 +1,229 @@
+"""End to end on the local stack: devices → telemetry-ingest (HTTP) → topic telemetry → Pub/Sub emulator push →
+telemetry-analytics → Firestore windows, and TelemetryAlert events on telemetry-alerts."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+from google.cloud import pubsub_v1
+from waiting import wait_for
+
+from eventkit.catalog.telemetry import TELEMETRY_ALERT
+
+
+def _ingest(stack: dict[str, Any]) -> str:
+    return stack["services"]["telemetry-ingest"]
+
+
+def _post(stack: dict[str, Any], body: Any) -> requests.Response:
+    # json.dumps, not requests' json=: devices do send the non-standard literal NaN, and so must the tests.
+    data = json.dumps(body)
+    return requests.post(
+        f"{_ingest(stack)}/telemetry", data=data, headers={"Content-Type": "application/json"}, timeout=30
+    )
+
+
+def _stats(stack: dict[str, Any], device: str, **params: str) -> dict[str, Any]:
+    response = requests.get(f"{_ingest(stack)}/devices/{device}/stats", params=params, timeout=30)
+    return response.json() if response.status_code == 200 else {}
+
+
+def _iso(ts: datetime) -> str:
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture
+def alerts_subscription(clean_stack: dict[str, Any]) -> Iterator[str]:
+    """A pull subscription on telemetry-alerts, created before the test publishes anything."""
+    subscriber = pubsub_v1.SubscriberClient()
+    name = f"projects/{clean_stack['project']}/subscriptions/test-alerts-{uuid.uuid4().hex[:8]}"
+    subscriber.create_subscription(name=name, topic=clean_stack["topics"]["telemetry-alerts"])
+    yield name
+    subscriber.delete_subscription(subscription=name)
+
+
+def _pull(subscription: str) -> list[dict[str, Any]]:
+    subscriber = pubsub_v1.SubscriberClient()
+    response = subscriber.pull(subscription=subscription, max_messages=50, timeout=5, return_immediately=True)
+    if response.received_messages:
+        subscriber.acknowledge(subscription=subscription, ack_ids=[m.ack_id for m in response.received_messages])
+    return [{"type": m.message.attributes["ce-type"], **json.loads(m.message.data)} for m in response.received_messages]
+
+
+def test_thousand_shuffled_readings_with_duplicates_give_exact_window_statistics(clean_stack: dict[str, Any]) -> None:
+    rng = random.Random(5)
+    devices = [f"dev-{n}" for n in range(10)]
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
+    unique = [
+        {
+            "device_id": devices[n % 10],
+            "reading_id": f"r-{n}",
+            # spread over ~25 minutes, so readings of one device fall into many windows
+            "ts": _iso(start + timedelta(seconds=rng.uniform(0, 1500))),
+            "metrics": {"temperature": rng.uniform(-20, 45), "humidity": rng.uniform(0, 100)},
+        }
+        for n in range(1000)
+    ]
+    duplicates = [dict(reading) for reading in rng.sample(unique, 100)]  # 10%: the very same readings again
+    stream = unique + duplicates
+    rng.shuffle(stream)
+
+    verdicts = [_post(clean_stack, stream[i : i + 100]) for i in range(0, len(stream), 100)]
+
+    assert [r.status_code for r in verdicts] == [202] * 11
+    assert sum(r.json()["accepted"] for r in verdicts) == 1100  # a duplicate is accepted, and counted once
+    reference: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for reading in unique:
+        ts = datetime.fromisoformat(reading["ts"])
+        window = _iso(ts.replace(second=0, microsecond=0))
+        for metric, value in reading["metrics"].items():
+            reference[(reading["device_id"], metric, window)].append(value)
+    span = {"from": _iso(start - timedelta(minutes=1)), "to": _iso(start + timedelta(minutes=40))}
+
+    def windows_when_complete() -> dict[tuple[str, str, str], dict[str, Any]] | None:
+        found = {}
+        for device in devices:
+            for window in _stats(clean_stack, device, **span).get("windows", []):
+                found[(device, window["metric"], window["start"])] = window
+        total = sum(w["count"] for key, w in found.items() if key[1] == "temperature")
+        return found if total >= 1000 else None
+
+    found = wait_for(windows_when_complete, seconds=90, what="1,000 readings counted")
+
+    assert set(found) == set(reference)
+    for key, values in reference.items():
+        window = found[key]
+        expected = (len(values), min(values), max(values), math.fsum(values), math.fsum(values) / len(values))
+        assert (window["count"], window["min"], window["max"], window["sum"], window["mean"]) == expected, key
+
+
+def test_crossing_a_threshold_and_returning_raises_exactly_two_alerts(
+    clean_stack: dict[str, Any], db: Any, alerts_subscription: str
+) -> None:
+    device = "dev-alert"
+    db.collection("telemetry-thresholds").document(device).set({"metrics": {"temperature": {"above": 30}}})
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    values = [21.0, 24.0, 31.5, 35.0, 38.0, 33.0, 36.0, 28.0, 22.0]
+
+    for n, value in enumerate(values):  # one request per reading, as a device sends them
+        reading = {"device_id": device, "reading_id": f"r{n}", "ts": _iso(start + timedelta(seconds=10 * n))}
+        assert _post(clean_stack, {**reading, "metrics": {"temperature": value}}).status_code == 202
+        wait_for(
+            lambda n=n: (
+                _stats(clean_stack, device).get("latest", {}).get("temperature", {}).get("reading_id") == f"r{n}"
+            ),
+            seconds=30,
+            what=f"reading r{n} processed",
+        )
+    # The device retries an over-threshold reading: still no new crossing.
+    retried = {"device_id": device, "reading_id": "r3", "ts": _iso(start + timedelta(seconds=30))}
+    assert _post(clean_stack, {**retried, "metrics": {"temperature": 35.0}}).status_code == 202
+
+    alerts: list[dict[str, Any]] = []
+    wait_for(lambda: alerts.extend(_pull(alerts_subscription)) or len(alerts) >= 2, seconds=30, what="two alerts")
+    quiet_until = time.monotonic() + 3  # a third alert, if any, would arrive within this bound
+    while time.monotonic() < quiet_until:
+        alerts.extend(_pull(alerts_subscription))
+
+    assert [(a["type"], a["state"], a["reading_id"], a["value"]) for a in alerts] == [
+        (TELEMETRY_ALERT, "raised", "r2", 31.5),
+        (TELEMETRY_ALERT, "cleared", "r7", 28.0),
+    ]
+    assert all(a["device_id"] == device and a["threshold"] == 30 for a in alerts)
+    outbox = [d.to_dict() for d in db.collection("outbox").stream() if d.get("event_type") == TELEMETRY_ALERT]
+    assert len(outbox) == 2
+    assert _stats(clean_stack, device)["alerts"] == {"temperature": "normal"}
+
+
+def test_invalid_items_are_rejected_with_reasons_while_valid_ones_are_accepted(clean_stack: dict[str, Any]) -> None:
+    now = datetime.now(UTC)
+    good = {"device_id": "dev-mixed", "ts": _iso(now - timedelta(seconds=5)), "metrics": {"temperature": 20.25}}
+    batch = [
+        {**good, "reading_id": "ok-1"},
+        {**good, "reading_id": "nan", "metrics": {"temperature": float("nan")}},  # sent as the JSON literal NaN
+        {**good, "reading_id": "text", "metrics": {"temperature": "warm"}},
+        {**good, "reading_id": "future", "ts": _iso(now + timedelta(hours=2))},
+        {"device_id": "dev-mixed", "reading_id": "missing"},
+        {**good, "reading_id": "ok-2", "metrics": {"temperature": 21.75}},
+    ]
+
+    response = _post(clean_stack, batch)
+
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["accepted"], body["rejected"]) == (2, 4)
+    reasons = {item.get("reading_id"): item.get("errors", []) for item in body["items"]}
+    assert reasons["ok-1"] == reasons["ok-2"] == []
+    assert reasons["nan"] == ["items[1].metrics.temperature: must be a finite number, got NaN"]
+    assert reasons["text"] == ["items[2].metrics.temperature: must be a finite number, got 'warm'"]
+    assert reasons["future"][0].startswith("items[3].ts: is 7") and "in the future" in reasons["future"][0]
+    assert reasons["missing"] == ["items[4].ts: is required", "items[4].metrics: is required"]
+    stats = wait_for(
+        lambda: (s := _stats(clean_stack, "dev-mixed")) and sum(w["count"] for w in s["windows"]) == 2 and s,
+        seconds=30,
+        what="the two valid readings counted",
+    )
+    assert sorted(w["sum"] for w in stats["windows"]) in ([42.0], [20.25, 21.75])
+
+
+def test_bodies_that_are_not_a_batch_of_readings_get_one_json_error(clean_stack: dict[str, Any]) -> None:
+    url = f"{_ingest(clean_stack)}/telemetry"
+    ten_mb = b"[" + b" " * (10 * 1024 * 1024) + b"]"
+
+    too_large = requests.post(url, data=ten_mb, headers={"Content-Type": "application/json"}, timeout=60)
+    not_json = requests.post(url, data="temperature=20", headers={"Content-Type": "text/plain"}, timeout=30)
+    malformed = requests.post(url, data="{nope", headers={"Content-Type": "application/json"}, timeout=30)
+    all_invalid = _post(clean_stack, [{"device_id": "d", "reading_id": "1", "ts": "yesterday", "metrics": {"t": 1}}])
+
+    assert too_large.status_code == 413
+    assert too_large.json()["error"]["code"] == "payload_too_large"
+    assert not_json.status_code == 415
+    assert malformed.status_code == 400
+    assert all_invalid.status_code == 422
+    error = all_invalid.json()["error"]
+    assert error["code"] == "no_valid_readings"
+    assert error["details"][0]["errors"] == [
+        "items[0].ts: must be an RFC 3339 timestamp like 2024-05-01T12:00:00Z, got 'yesterday'"
+    ]
+
+
+def test_stats_of_an_unknown_device_is_404_and_a_bad_range_is_422(clean_stack: dict[str, Any]) -> None:
+    base = _ingest(clean_stack)
+
+    unknown = requests.get(f"{base}/devices/nobody/stats", timeout=30)
+    backwards = requests.get(
+        f"{base}/devices/nobody/stats",
+        params={"from": "2024-05-02T00:00:00Z", "to": "2024-05-01T00:00:00Z"},
+        timeout=30,
+    )
+
+    assert unknown.status_code == 404
+    assert backwards.status_code == 422
+    assert backwards.json()["error"]["code"] == "invalid_query"
+
+
+def test_simulator_command_drives_readings_into_the_analytics(clean_stack: dict[str, Any]) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    state_dir = Path(clean_stack["logs"]).parent
+    result = subprocess.run(
+        [sys.executable, "-m", "stack", "simulate", "--state-dir", str(state_dir), "--devices", "3",
+         "--readings", "90", "--batch", "20", "--duplicates", "0.2", "--shuffle", "0.2", "--seed", "3", "--wait"],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert "rejected 0" in result.stdout
+    assert "analytics counted all 90 unique readings" in result.stdout

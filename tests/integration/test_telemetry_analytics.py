@@ -1,0 +1,109 @@
+"""The analytics handler in this process, on the Firestore emulator: exactly-once counting under duplicates that
+arrive in different events and at the same time, and readings too old to count."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import flask
+import pytest
+
+from eventkit.catalog import CATALOG
+from eventkit.catalog.telemetry import TELEMETRY_READINGS
+from eventkit.events import encode_for_pubsub, new_event
+
+SERVICE = Path(__file__).resolve().parents[2] / "services" / "telemetry"
+
+
+@pytest.fixture
+def telemetry(clean_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """services/telemetry/main.py under a name of its own (every service has a main.py)."""
+    monkeypatch.setenv("TOPIC_TELEMETRY_ALERTS", "telemetry-alerts")
+    monkeypatch.syspath_prepend(str(SERVICE))
+    spec = importlib.util.spec_from_file_location(f"telemetry_main_{uuid.uuid4().hex[:6]}", SERVICE / "main.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _deliver(module: ModuleType, readings: list[dict[str, Any]], device: str = "dev-1") -> dict[str, Any]:
+    event = new_event(CATALOG, TELEMETRY_READINGS, {"device_id": device, "readings": readings}, source="//tests")
+    data, attributes = encode_for_pubsub(event)
+    envelope = {
+        "message": {"data": base64.b64encode(data).decode(), "attributes": attributes, "messageId": event.id},
+        "subscription": "projects/shop-test/subscriptions/telemetry-analytics-telemetry",
+    }
+    app = flask.Flask("analytics-test")
+    with app.test_request_context("/", method="POST", json=envelope):
+        body, status, _ = module.handle_event(flask.request)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def _reading(n: int, value: float, ts: datetime | None = None) -> dict[str, Any]:
+    ts = ts or datetime.now(UTC).replace(second=30, microsecond=0) - timedelta(minutes=2)
+    return {"reading_id": f"r{n}", "ts": ts.isoformat(), "metrics": {"t": value}}
+
+
+def _windows(db: Any, device: str = "dev-1") -> list[dict[str, Any]]:
+    ref = db.collection("telemetry-devices").document(device).collection("metrics").document("t")
+    return [snapshot.to_dict() for snapshot in ref.collection("windows").stream()]
+
+
+def test_a_reading_repeated_in_other_events_counts_once(telemetry: ModuleType, db: Any) -> None:
+    first = _deliver(telemetry, [_reading(1, 1.5), _reading(2, 2.5)])
+    overlapping = _deliver(telemetry, [_reading(2, 2.5), _reading(3, 4.0)])
+    only_old = _deliver(telemetry, [_reading(1, 1.5)])
+
+    assert [first["status"], overlapping["status"], only_old["status"]] == ["processed"] * 3
+    (window,) = _windows(db)
+    assert (window["count"], window["sum"], window["min"], window["max"]) == (3, 8.0, 1.5, 4.0)
+
+
+def test_overlapping_events_delivered_at_the_same_time_still_count_each_reading_once(
+    telemetry: ModuleType, db: Any
+) -> None:
+    events = [[_reading(n, float(n)) for n in range(k, k + 10)] for k in range(0, 40, 5)]  # each overlaps the next
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda readings: _deliver(telemetry, readings), events))
+
+    assert all(answer["status"] == "processed" for answer in answers)
+    (window,) = _windows(db)
+    assert window["count"] == 45
+    assert window["sum"] == float(sum(range(45)))
+
+
+def test_readings_older_than_retention_are_a_permanent_failure(telemetry: ModuleType, db: Any) -> None:
+    old = datetime.now(UTC) - timedelta(days=2)
+
+    all_old = _deliver(telemetry, [_reading(1, 1.0, old)])
+    mixed = _deliver(telemetry, [_reading(2, 2.0, old), _reading(3, 3.0)])
+
+    assert all_old["status"] == "rejected"
+    assert all_old["reason"] == "reading_too_old"
+    assert mixed["status"] == "processed"
+    assert [w["count"] for w in _windows(db)] == [1]  # only the fresh reading of the mixed event
+    failures = sorted(
+        d.get("reason") for d in db.collection("failures").stream() if d.get("consumer") == "telemetry-analytics"
+    )
+    assert failures == ["reading_too_old", "reading_too_old"]
+
+
+def test_stale_reading_in_a_mixed_event_names_it_in_the_failure_record(telemetry: ModuleType, db: Any) -> None:
+    old = datetime.now(UTC) - timedelta(days=3)
+
+    _deliver(telemetry, [_reading(7, 2.0, old), _reading(8, 3.0)])
+
+    (record,) = [d.to_dict() for d in db.collection("failures").stream()]
+    assert "1 readings of device dev-1 are older than the retention window" in record["error"]
+    assert record["error"].endswith("r7")
