@@ -1,0 +1,5 @@
+import sys
+
+from dlq.cli import main
+
+sys.exit(main())

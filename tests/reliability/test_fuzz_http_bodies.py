@@ -1,0 +1,271 @@
+"""Property-based fuzzing of every HTTP body validator: never a 500 or an unhandled exception.
+
+Each endpoint runs in this process (Flask test client) against the stack's emulators; its outgoing events go to
+a topic of its own that nothing reads, so the stack's services never see the fuzz. The expected answers:
+
+- ``POST /orders`` (orders API): 201, or a 4xx with ``{"error": {"code", "message"}}``;
+- ``POST /telemetry`` (telemetry ingest): 202, or a 4xx with the same error shape;
+- an eventkit consumer (every push/Eventarc endpoint) and the dead-letter recorder: 200 — processed, ignored,
+  or rejected AND recorded as a permanent failure in ``failures``.
+
+The delivery parser itself is fuzzed without I/O in tests/unit/test_delivery.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import flask
+import pytest
+from google.cloud import pubsub_v1
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from eventkit import Consumer, DomainEvent, HandlerContext
+from eventkit.catalog import CATALOG, ORDER_PLACED
+from eventkit.events import encode_for_pubsub, new_event
+from eventkit.failures import FAILURES_COLLECTION
+
+SERVICES = Path(__file__).resolve().parents[2] / "services"
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
+TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=24)
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT
+JSON_VALUES = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=5), max_leaves=25
+)
+HEADER_TEXT = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=300)
+CONTENT_TYPES = st.sampled_from(["application/json", "application/cloudevents+json", "text/plain", "", "image/png"])
+ORDER = {
+    "order_id": "o-fuzz",
+    "customer_id": "c-1",
+    "items": [{"sku": "SKU-1", "quantity": 1, "unit_price": 100}],
+    "total": 100,
+    "currency": "EUR",
+}
+
+
+def _load(service: str, module: str) -> Any:
+    folder = str(SERVICES / service)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(f"fuzz_{service}_{uuid.uuid4().hex[:6]}", SERVICES / service / module)
+    assert spec and spec.loader
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+def _client(handler: Any) -> Any:
+    app = flask.Flask(f"fuzz-{uuid.uuid4().hex[:6]}")
+    app.add_url_rule("/", "root", lambda: handler(flask.request), methods=["GET", "POST", "PUT"])
+    app.add_url_rule("/<path:rest>", "any", lambda rest: handler(flask.request), methods=["GET", "POST", "PUT"])
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def quiet_topic(stack: dict[str, Any]) -> str:
+    """A topic nothing subscribes to: where the fuzzed services' events go."""
+    name = f"fuzz-{uuid.uuid4().hex[:8]}"
+    pubsub_v1.PublisherClient().create_topic(name=f"projects/{stack['project']}/topics/{name}")
+    return name
+
+
+@pytest.fixture(scope="module")
+def environment(stack: dict[str, Any], quiet_topic: str) -> Iterator[None]:
+    changes = {"TOPIC_ORDER_EVENTS": quiet_topic, "TOPIC_TELEMETRY": quiet_topic, "K_SERVICE": "fuzz"}
+    previous = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)
+    yield
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def _assert_clear_4xx(response: Any, success: int) -> None:
+    assert response.status_code == success or 400 <= response.status_code < 500, response.get_data(as_text=True)
+    if response.status_code != success:
+        error = response.get_json()["error"]
+        assert error["code"] and error["message"]
+
+
+# --- the orders API -------------------------------------------------------------------------------------------
+
+ORDER_BODIES = st.fixed_dictionaries(
+    {},
+    optional={
+        "customer_id": st.just("c-1") | SCALARS,
+        "email": st.just("a@example.com") | st.emails() | SCALARS,
+        "items": st.lists(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "sku": st.sampled_from(["SKU-1", "MUG-001", "TEE-001"]) | SCALARS,
+                    "quantity": st.integers(-3, 120) | SCALARS,
+                    "unit_price": SCALARS,
+                },
+            )
+            | JSON_VALUES,
+            max_size=4,
+        )
+        | JSON_VALUES,
+        "payment_token": st.just("tok_visa") | SCALARS,
+        "currency": st.sampled_from(["EUR", "USD", "eur", "XXX"]) | SCALARS,
+        "extra": JSON_VALUES,
+    },
+)
+
+
+@pytest.fixture(scope="module")
+def orders_api(environment: None, stack: dict[str, Any]) -> Any:
+    api_routes = _load("orders", "api_routes.py")
+    runtime = Consumer("orders", topics=["order-events"], environ={**os.environ, "K_SERVICE": "orders"})
+    return _client(api_routes.OrdersApi(runtime).handle)
+
+
+@pytest.mark.timeout(240)
+@FUZZ
+@given(body=ORDER_BODIES | JSON_VALUES, key=st.none() | HEADER_TEXT)
+def test_post_orders_answers_201_or_a_clear_4xx_for_any_json(orders_api: Any, body: Any, key: str | None) -> None:
+    headers = {"Idempotency-Key": key} if key is not None else {}
+    _assert_clear_4xx(orders_api.post("/orders", json=body, headers=headers), 201)
+
+
+@pytest.mark.timeout(240)
+@FUZZ
+@given(raw=st.binary(max_size=300), content_type=CONTENT_TYPES, path=st.sampled_from(["/orders", "/orders/x", "/n"]))
+def test_post_orders_answers_a_clear_4xx_for_any_bytes(
+    orders_api: Any, raw: bytes, content_type: str, path: str
+) -> None:
+    response = orders_api.post(path, data=raw, headers={"Content-Type": content_type} if content_type else {})
+    _assert_clear_4xx(response, 201)
+
+
+# --- telemetry ingest -----------------------------------------------------------------------------------------
+
+READINGS = st.fixed_dictionaries(
+    {},
+    optional={
+        "device_id": st.just("dev-1") | SCALARS,
+        "reading_id": st.just("r-1") | SCALARS,
+        "ts": st.just("2020-01-01T00:00:00Z") | st.datetimes().map(lambda d: d.isoformat() + "Z") | SCALARS,
+        "metrics": st.dictionaries(st.sampled_from(["temperature", "humidity"]) | TEXT, SCALARS, max_size=3)
+        | JSON_VALUES,
+    },
+)
+
+
+@pytest.fixture(scope="module")
+def telemetry_api(environment: None) -> Any:
+    return _client(_load("telemetry", "main.py").api)
+
+
+@pytest.mark.timeout(240)
+@FUZZ
+@given(body=READINGS | st.lists(READINGS, max_size=5) | JSON_VALUES)
+def test_post_telemetry_answers_202_or_a_clear_4xx_for_any_json(telemetry_api: Any, body: Any) -> None:
+    _assert_clear_4xx(telemetry_api.post("/telemetry", json=body), 202)
+
+
+@pytest.mark.timeout(240)
+@FUZZ
+@given(raw=st.binary(max_size=300), content_type=CONTENT_TYPES)
+def test_post_telemetry_answers_a_clear_4xx_for_any_bytes(telemetry_api: Any, raw: bytes, content_type: str) -> None:
+    response = telemetry_api.post(
+        "/telemetry", data=raw, headers={"Content-Type": content_type} if content_type else {}
+    )
+    _assert_clear_4xx(response, 202)
+
+
+# --- push endpoints: an eventkit consumer and the dead-letter recorder -----------------------------------------
+
+ATTRIBUTES = st.dictionaries(TEXT, TEXT, max_size=4) | st.builds(
+    lambda extra: {**encode_for_pubsub(new_event(CATALOG, ORDER_PLACED, ORDER, source="//fuzz"))[1], **extra},
+    st.dictionaries(
+        st.sampled_from(["ce-type", "ce-id", "ce-specversion", "CloudPubSubDeadLetterSourceDeliveryCount"]),
+        TEXT,
+        max_size=2,
+    ),
+)
+MESSAGE_DATA = (
+    st.binary(max_size=80).map(lambda b: base64.b64encode(b).decode())
+    | st.just(base64.b64encode(json.dumps(ORDER).encode()).decode())
+    | SCALARS
+)
+PUSH_BODIES = st.fixed_dictionaries(
+    {"message": st.fixed_dictionaries(
+        {"messageId": st.uuids().map(str) | SCALARS},
+        optional={
+            "data": MESSAGE_DATA,
+            "attributes": ATTRIBUTES | JSON_VALUES,
+            "publishTime": st.just("2024-05-01T00:00:00Z") | SCALARS,
+            "orderingKey": SCALARS,
+        },
+    ) | JSON_VALUES},
+    optional={"subscription": st.just("projects/shop-test/subscriptions/fuzz") | SCALARS, "deliveryAttempt": SCALARS},
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def consumer(environment: None, stack: dict[str, Any]) -> Consumer:
+    runtime = Consumer(f"fuzz-{uuid.uuid4().hex[:6]}", environ={"GOOGLE_CLOUD_PROJECT": stack["project"]})
+
+    @runtime.on(ORDER_PLACED)
+    def place(event: DomainEvent, ctx: HandlerContext) -> None:
+        ctx.transaction.set(ctx.db.collection("fuzz-effects").document(event.id), {"seen": True})
+
+    return runtime
+
+
+def _assert_acked_and_recorded(response: Any, db: Any) -> None:
+    assert response.status_code == 200, response.get_data(as_text=True)
+    answer = response.get_json()
+    if answer["status"] == "rejected":
+        assert answer["reason"]
+        assert db.collection(FAILURES_COLLECTION).limit(1).get(), "a rejection must leave a failure record"
+
+
+@pytest.mark.timeout(240)
+@FUZZ
+@given(body=PUSH_BODIES | JSON_VALUES, raw=st.none() | st.binary(max_size=200))
+def test_consumer_answers_200_and_records_every_rejection(consumer: Consumer, body: Any, raw: bytes | None) -> None:
+    data = raw if raw is not None else json.dumps(body).encode()
+    response = _client(consumer.handle).post("/", data=data, headers={"Content-Type": "application/json"})
+    _assert_acked_and_recorded(response, consumer.db)
+
+
+@pytest.fixture(scope="module")
+def recorder(environment: None, stack: dict[str, Any]) -> Any:
+    return _client(_load("deadletters", "main.py").handle_event)
+
+
+@pytest.mark.timeout(240)
+@FUZZ
+@given(body=PUSH_BODIES | JSON_VALUES, raw=st.none() | st.binary(max_size=200))
+def test_dead_letter_recorder_answers_200_and_records_everything(
+    recorder: Any, consumer: Consumer, body: Any, raw: bytes | None
+) -> None:
+    data = raw if raw is not None else json.dumps(body).encode()
+    response = recorder.post("/", data=data, headers={"Content-Type": "application/json"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    answer = response.get_json()
+    assert answer["status"] in {"recorded", "duplicate", "dead_lettered_again", "rejected"}
+    if answer["status"] != "rejected":
+        assert consumer.db.collection(FAILURES_COLLECTION).document(answer["record_id"]).get().exists
+    else:
+        assert consumer.db.collection(FAILURES_COLLECTION).limit(1).get()
