@@ -1,0 +1,1 @@
+"""Custom checkov policies for this system (loaded with ``checkov --external-checks-dir terraform/checkov``)."""

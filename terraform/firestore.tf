@@ -1,0 +1,52 @@
+# Firestore (native mode): the database, TTL policies on the collections eventkit expires, and the composite
+# index the outbox sweeper's query needs.
+
+resource "google_firestore_database" "default" {
+  name                              = "(default)"
+  location_id                       = coalesce(var.firestore_location, var.region)
+  type                              = "FIRESTORE_NATIVE"
+  concurrency_mode                  = "PESSIMISTIC"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = var.deletion_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
+  deletion_policy                   = var.deletion_protection ? "ABANDON" : "DELETE"
+
+  depends_on = [google_project_service.enabled]
+}
+
+locals {
+  # collection group => timestamp field that a TTL policy expires documents by (eventkit writes these fields:
+  # idempotency ledger entries and sent outbox entries carry expires_at).
+  firestore_ttl_fields = {
+    idempotency = "expires_at"
+    outbox      = "expires_at"
+  }
+}
+
+resource "google_firestore_field" "ttl" {
+  for_each = local.firestore_ttl_fields
+
+  database   = google_firestore_database.default.name
+  collection = each.key
+  field      = each.value
+
+  # A TTL field is a monotonically growing timestamp: no single-field indexes (they would hotspot), none needed.
+  index_config {}
+
+  ttl_config {}
+}
+
+# The outbox sweeper: where(sent == false).where(created_at <= cutoff).order_by(created_at) (eventkit/outbox.py).
+resource "google_firestore_index" "outbox_unsent" {
+  database    = google_firestore_database.default.name
+  collection  = "outbox"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "sent"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "created_at"
+    order      = "ASCENDING"
+  }
+}

@@ -1,0 +1,251 @@
+"""Parity: every topology entry has its cloud resources, and nothing extra.
+
+Each resource's for_each / count expression is evaluated by real Terraform (`terraform console` over the variables
+and the topology locals: no provider needed) against a topology file, and compared with what the Python loader
+(stack/topology.py) reads from the same file: the same YAML, the same derived rules."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from infra_support import REPO, blocks, console_eval, expression, locals_defined, parse_dir
+
+from stack.envnames import env_var
+from stack.topology import Topology, dead_letter_pull_name, parse_topology
+
+PROJECT = "shop-parity-1"
+
+# Resources that do not come from the topology (their for_each/count is fixed or a variable's opt-in).
+NOT_FROM_TOPOLOGY = {
+    "google_project_service.enabled",
+    "google_firestore_field.ttl",
+    "google_monitoring_notification_channel.email",
+    "google_project_iam_audit_config.storage",
+}
+
+
+def expected_instances(
+    topo: Topology, *, eventarc: bool, public: bool, extra_grants: tuple[tuple[str, str], ...] = ()
+) -> dict[str, set[str]]:
+    notify = {b.notify_topic: role for role, b in topo.buckets.items() if b.notify_topic}
+    triggers = {n: s for n, s in topo.subscriptions.items() if eventarc and s.topic in notify}
+    pubsub = {n: s for n, s in topo.subscriptions.items() if n not in triggers}
+    push = {n for n, s in pubsub.items() if s.dead_letter_topic}
+    trigger_buckets = {notify[s.topic] for s in triggers.values()}
+    notifications = {r for r, b in topo.buckets.items() if b.notify_topic and r not in trigger_buckets}
+    services = set(topo.services)
+    dead_letter_topics = {n for n, t in topo.topics.items() if t.dead_letter}
+    pulls = {p.name for p in topo.dead_letter_pulls}
+    one_if = {"0"} if triggers else set()
+    readers = {(s.push_to, notify[s.topic]) for s in topo.subscriptions.values() if s.topic in notify}
+    presets = {("images", "renditions")} & {(name, "renditions") for name in services}
+    bucket_grants = {f"{service}/{role}" for service, role in readers | presets | set(extra_grants)}
+    return {
+        "google_pubsub_topic.topic": set(topo.topics),
+        "google_pubsub_subscription.push": push,
+        "google_pubsub_subscription.dead_letter_push": set(pubsub) - push,
+        "google_pubsub_subscription.dead_letter_pull": pulls,
+        "google_pubsub_topic_iam_member.dead_letter_publisher": dead_letter_topics,
+        "google_pubsub_subscription_iam_member.dead_letter_subscriber": push,
+        "google_cloud_run_v2_service.service": services,
+        "google_service_account.service": services,
+        "google_project_iam_member.datastore_user": services,
+        "google_monitoring_alert_policy.run_5xx": services,
+        "google_pubsub_topic_iam_member.service_publisher": {
+            f"{name}/{topic}" for name, s in topo.services.items() for topic in s.publishes
+        },
+        "google_cloud_run_v2_service_iam_member.push_invoker": {s.push_to for s in pubsub.values()},
+        "google_cloud_run_v2_service_iam_member.scheduler_invoker": {s.service for s in topo.schedules.values()},
+        "google_cloud_scheduler_job.schedule": set(topo.schedules),
+        "google_storage_bucket.bucket": set(topo.buckets),
+        "google_storage_bucket_iam_member.service_bucket": bucket_grants,
+        "google_storage_notification.notify": notifications,
+        "google_pubsub_topic_iam_member.storage_notification_publisher": notifications,
+        "google_eventarc_trigger.storage": set(triggers),
+        "google_cloud_run_v2_service_iam_member.eventarc_invoker": {s.push_to for s in triggers.values()},
+        "google_service_account.eventarc": one_if,
+        "google_project_iam_member.eventarc_event_receiver": one_if,
+        "google_project_iam_member.storage_agent_pubsub_publisher": one_if,
+        "google_monitoring_alert_policy.dead_letters": pulls,
+        "google_monitoring_alert_policy.oldest_unacked": set(pubsub),
+        "google_cloud_run_v2_service_iam_member.public_orders_api": {"orders"}
+        if public and "orders" in services
+        else set(),
+    }
+
+
+def _instance_keys(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value)
+    if isinstance(value, list):
+        return {str(v) for v in value}
+    if isinstance(value, int | float):
+        return {str(i) for i in range(int(value))}
+    raise AssertionError(f"unexpected for_each/count value {value!r}")
+
+
+def evaluate(tmp: Path, text: str, variables: dict[str, Any]) -> tuple[dict[str, set[str]], dict[str, Any]]:
+    parsed = parse_dir()
+    defined = set(locals_defined({"topology.tf": parse_dir(REPO / "terraform")["topology.tf"]}))
+    expressions: dict[str, str] = {}
+    for block in blocks(parsed, "resource"):
+        meta = block.body.get("for_each", block.body.get("count"))
+        if meta is None or block.address in NOT_FROM_TOPOLOGY:
+            continue
+        expr = expression(meta)
+        used = set(re.findall(r"\blocal\.(\w+)", expr))
+        if used - defined:
+            assert block.address in NOT_FROM_TOPOLOGY, (
+                f"{block.address}: for_each uses {used - defined} outside topology.tf"
+            )
+            continue
+        expressions[block.address] = expr
+    extra = {
+        "service_env": "local.service_env",
+        "push_subscriptions": "local.push_subscriptions",
+        "dead_letter_pulls": "local.dead_letter_pulls",
+        "buckets": "local.buckets",
+        "schedules": "local.schedules",
+        "service_settings": "local.service_settings",
+    }
+    values = console_eval(
+        tmp, {**expressions, **{f"__{k}": v for k, v in extra.items()}}, topology_text=text, variables=variables
+    )
+    instances = {address: _instance_keys(values[address]) for address in expressions}
+    return instances, {k: values[f"__{k}"] for k in extra}
+
+
+BIG_TOPOLOGY = textwrap.dedent(
+    """
+    defaults:
+      subscription:
+        ack_deadline_seconds: 120
+        max_delivery_attempts: 7
+        retry_minimum_backoff_seconds: 5
+        retry_maximum_backoff_seconds: 300
+        message_retention_seconds: 86400
+    services:
+      orders: {source: services/orders, target: api, signature_type: http, request_timeout_seconds: 30,
+               publishes: [order-events]}
+      images: {source: services/images, target: handle_event, signature_type: http, request_timeout_seconds: 300,
+               publishes: [image-events]}
+      deadletters: {source: services/deadletters, target: handle_event, signature_type: http,
+                    request_timeout_seconds: 60}
+    topics:
+      order-events: {description: bus}
+      image-events: {}
+      upload-events:
+      images-upload-dead-letter: {dead_letter: true}
+      orders-dl: {dead_letter: true}
+    subscriptions:
+      images-upload-events:
+        topic: upload-events
+        push_to: images
+        dead_letter_topic: images-upload-dead-letter
+        ack_deadline_seconds: 300
+      orders-saga: {topic: order-events, push_to: orders, dead_letter_topic: orders-dl, filter: 'attributes.x = "y"'}
+      deadletters-images: {topic: images-upload-dead-letter, push_to: deadletters}
+    buckets:
+      uploads: {name: shop-uploads, notify_topic: upload-events}
+      renditions: {name: shop-renditions}
+      raw_exports: {name: shop-exports}
+    schedules:
+      sweep: {service: orders, path: /tasks/sweep-outbox, cron: "*/2 * * * *", local_every_seconds: 5}
+    """
+)
+
+CASES = {
+    "repo-notification": (None, {}),
+    "repo-eventarc-public": (None, {"storage_trigger": "eventarc", "public_orders_api": True}),
+    "big-notification": (BIG_TOPOLOGY, {}),
+    "big-eventarc": (BIG_TOPOLOGY, {"storage_trigger": "eventarc", "public_orders_api": True}),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_topology_entry_has_its_resources_and_nothing_extra(tmp_path: Path, case: str) -> None:
+    text, variables = CASES[case]
+    text = text if text is not None else (REPO / "topology.yaml").read_text()
+    topo = parse_topology(text, path=REPO / "topology.yaml")
+    instances, _ = evaluate(tmp_path, text, {"project_id": PROJECT, **variables})
+    expected = expected_instances(
+        topo, eventarc=variables.get("storage_trigger") == "eventarc", public=bool(variables.get("public_orders_api"))
+    )
+    assert set(instances) == set(expected), "resources without a parity rule (add them to expected_instances)"
+    for address, keys in expected.items():
+        assert instances[address] == keys, address
+    if case.startswith("big"):
+        assert instances["google_pubsub_subscription.dead_letter_push"] == {"deadletters-images"}
+        assert instances["google_storage_bucket.bucket"] == {"uploads", "renditions", "raw_exports"}
+
+
+@pytest.mark.parametrize("case", ["repo-notification", "big-notification"])
+def test_settings_env_and_names_follow_the_topology(tmp_path: Path, case: str) -> None:
+    text, variables = CASES[case]
+    text = text if text is not None else (REPO / "topology.yaml").read_text()
+    topo = parse_topology(text, path=REPO / "topology.yaml")
+    _, values = evaluate(tmp_path, text, {"project_id": PROJECT, **variables})
+    for name, sub in values["push_subscriptions"].items():
+        loaded = topo.subscriptions[name]
+        for key in (
+            "topic",
+            "push_to",
+            "filter",
+            "dead_letter_topic",
+            "ack_deadline_seconds",
+            "max_delivery_attempts",
+            "retry_minimum_backoff_seconds",
+            "retry_maximum_backoff_seconds",
+            "message_retention_seconds",
+        ):
+            assert sub[key] == getattr(loaded, key), (name, key)
+        assert sub["ack_deadline_seconds"] >= topo.services[sub["push_to"]].request_timeout_seconds
+    assert values["dead_letter_pulls"] == {
+        p.name: {
+            "topic": p.topic,
+            "ack_deadline_seconds": p.ack_deadline_seconds,
+            "message_retention_seconds": p.message_retention_seconds,
+        }
+        for p in topo.dead_letter_pulls
+    }
+    assert all(name == dead_letter_pull_name(p["topic"]) for name, p in values["dead_letter_pulls"].items())
+    assert values["buckets"] == {
+        role: {"name": f"{PROJECT}-{b.name}", "notify_topic": b.notify_topic} for role, b in topo.buckets.items()
+    }
+    assert values["schedules"] == {
+        n: {"service": s.service, "path": s.path, "cron": s.cron} for n, s in topo.schedules.items()
+    }
+    for name, service in topo.services.items():
+        env = values["service_env"][name]
+        buckets = values["service_settings"][name]["buckets"]
+        expected = {"GOOGLE_CLOUD_PROJECT": PROJECT, "FUNCTION_TARGET": service.target}
+        expected |= {env_var("TOPIC", t): t for t in service.publishes}
+        expected |= {env_var("BUCKET", role): f"{PROJECT}-{topo.buckets[role].name}" for role in buckets}
+        assert env == expected, name
+        # a consumer of a bucket's notification topic reads that bucket
+        for sub in topo.subscriptions_for(name):
+            for role, bucket in topo.buckets.items():
+                if bucket.notify_topic == sub.topic:
+                    assert buckets.get(role) in ("read", "read_write"), (name, role)
+    for name in {"orders", "telemetry-ingest"} & set(topo.services):
+        assert values["service_settings"][name]["ingress"] == "INGRESS_TRAFFIC_ALL", name
+    if case.startswith("big"):
+        assert values["service_settings"]["images"]["buckets"] == {"uploads": "read", "renditions": "read_write"}
+        assert values["service_settings"]["images"]["cpu"] == "2"
+        assert values["service_settings"]["orders"]["ingress"] == "INGRESS_TRAFFIC_ALL"
+        assert values["service_settings"]["deadletters"]["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
+
+
+def test_service_settings_override_presets_and_defaults(tmp_path: Path) -> None:
+    overrides = {"images": {"memory": "4Gi", "buckets": {"raw_exports": "write"}}, "orders": {"max_instances": 3}}
+    _, values = evaluate(tmp_path, BIG_TOPOLOGY, {"project_id": PROJECT, "service_settings": overrides})
+    images = values["service_settings"]["images"]
+    assert (images["memory"], images["cpu"], images["concurrency"]) == ("4Gi", "2", 4)
+    assert images["buckets"] == {"uploads": "read", "renditions": "read_write", "raw_exports": "write"}
+    assert values["service_env"]["images"]["BUCKET_RAW_EXPORTS"] == f"{PROJECT}-shop-exports"
+    assert values["service_settings"]["orders"]["max_instances"] == 3
+    assert values["service_settings"]["deadletters"]["max_instances"] == 10
