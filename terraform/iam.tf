@@ -99,6 +99,15 @@ resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
   member       = local.pubsub_service_agent
 }
 
+# The dead-letter recorder reads each source subscription (to store the original topic, so replay needs no lookup).
+resource "google_pubsub_subscription_iam_member" "dead_letter_source_viewer" {
+  for_each = local.dead_letter_source_viewers
+
+  subscription = google_pubsub_subscription.push[each.value.subscription].name
+  role         = "roles/pubsub.viewer"
+  member       = "serviceAccount:${google_service_account.service[each.value.service].email}"
+}
+
 # --- scheduler identity ---------------------------------------------------------------------------------------
 
 resource "google_service_account" "scheduler" {

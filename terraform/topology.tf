@@ -100,6 +100,15 @@ locals {
   eventarc_consumers              = toset([for trigger in values(local.eventarc_triggers) : trigger.service])
   scheduled_services              = toset([for schedule in values(local.schedules) : schedule.service])
   dead_letter_source_subscription = { for name, sub in local.push_subscriptions : name => sub.dead_letter_topic }
+  # The services that record a dead-letter topic's messages may look up the source subscription (its topic, for
+  # replay): "<source subscription>/<recording service>".
+  dead_letter_source_viewers = merge([
+    for name, sub in local.push_subscriptions : {
+      for recorder in values(local.dead_letter_push_subscriptions) :
+      "${name}/${recorder.push_to}" => { subscription = name, service = recorder.push_to }
+      if recorder.topic == sub.dead_letter_topic
+    }
+  ]...)
 
   # --- per-service deployment settings ---------------------------------------------------------------------
   # What the code needs, whatever the deployment: the image converter decodes large photos (more CPU and memory,

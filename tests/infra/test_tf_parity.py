@@ -51,6 +51,12 @@ def expected_instances(
         "google_pubsub_subscription.dead_letter_pull": pulls,
         "google_pubsub_topic_iam_member.dead_letter_publisher": dead_letter_topics,
         "google_pubsub_subscription_iam_member.dead_letter_subscriber": push,
+        "google_pubsub_subscription_iam_member.dead_letter_source_viewer": {
+            f"{name}/{recorder.push_to}"
+            for name in push
+            for recorder in pubsub.values()
+            if not recorder.dead_letter_topic and recorder.topic == pubsub[name].dead_letter_topic
+        },
         "google_cloud_run_v2_service.service": services,
         "google_service_account.service": services,
         "google_project_iam_member.datastore_user": services,
