@@ -162,6 +162,8 @@ locals {
         for role in keys(local.service_settings[name].buckets) :
         "BUCKET_${upper(trim(replace(role, "/[^A-Za-z0-9]+/", "_"), "_"))}" => local.buckets[role].name
       },
+      # Telemetry alert mail goes to the same address as the monitoring alerts.
+      name == "notifications" && var.alert_email != null ? { ALERT_EMAIL = var.alert_email } : {},
     )
   }
 

@@ -192,7 +192,7 @@ variable "schedule_time_zone" {
 }
 
 variable "alert_email" {
-  description = "E-mail address that receives the monitoring alerts. null: the alert policies are created without a notification channel (visible in the console only)."
+  description = "E-mail address that receives the monitoring alerts and, through the notifications service, the telemetry alerts. null: the alert policies get no notification channel (console only) and telemetry alert mail goes to the service default."
   type        = string
   default     = null
 

@@ -15,6 +15,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from eventkit.catalog import ORDER_CANCELLED, ORDER_CONFIRMED
+from eventkit.catalog.telemetry import TELEMETRY_ALERT
 
 # Cancellation reasons as the customer should read them; anything else is shown as it came.
 _REASONS = {
@@ -50,8 +51,12 @@ def amount_text(amount: int, currency: str) -> str:
     return f"{amount // 100}.{amount % 100:02d} {currency}"
 
 
-def compose(event_type: str, event_id: str, data: dict[str, Any], *, domain: str) -> Mail | None:
-    """The mail for an ``OrderConfirmed`` / ``OrderCancelled`` payload, or ``None`` when it has no email."""
+def compose(
+    event_type: str, event_id: str, data: dict[str, Any], *, domain: str, alert_email: str | None = None
+) -> Mail | None:
+    """The mail for an order or telemetry-alert payload, or ``None`` when there is nobody to write to."""
+    if event_type == TELEMETRY_ALERT:
+        return _alert(event_id, data, alert_email, domain)
     to = data.get("email")
     if not to:
         return None
@@ -72,6 +77,25 @@ def compose(event_type: str, event_id: str, data: dict[str, Any], *, domain: str
     return Mail(to, subject, text, message_id(event_id, to, domain), event_id, order_id)
 
 
+def _alert(event_id: str, data: dict[str, Any], to: str | None, domain: str) -> Mail | None:
+    """A telemetry alert goes to the operators' address (``ALERT_EMAIL``); raised and cleared are two mails."""
+    if not to:
+        return None
+    device, metric, state = data["device_id"], data["metric"], data["state"]
+    subject = f"Telemetry alert {state}: {device} {metric}"
+    if state == "raised":
+        text = (
+            f"{metric} of device {device} is {data['direction']} its threshold {data['threshold']}: "
+            f"{data['value']} at {data['ts']} (reading {data['reading_id']}).\n"
+        )
+    else:
+        text = (
+            f"{metric} of device {device} is back within its threshold {data['threshold']}: "
+            f"{data['value']} at {data['ts']} (reading {data['reading_id']}).\n"
+        )
+    return Mail(to, subject, text, message_id(event_id, to, domain), event_id, order_id="")
+
+
 def to_email_message(mail: Mail, mail_from: str, now: datetime | None = None) -> EmailMessage:
     message = EmailMessage()
     message["From"] = mail_from
@@ -79,7 +103,8 @@ def to_email_message(mail: Mail, mail_from: str, now: datetime | None = None) ->
     message["Subject"] = mail.subject
     message["Message-ID"] = mail.message_id
     message["Date"] = format_datetime(now or datetime.now(UTC))
-    message["X-Order-Id"] = mail.order_id
+    if mail.order_id:
+        message["X-Order-Id"] = mail.order_id
     message.set_content(mail.text)
     return message
 

@@ -1,4 +1,5 @@
-"""notifications: mails the customer when an order is confirmed or cancelled — at most once per event and recipient.
+"""notifications: mails the customer when an order is confirmed or cancelled, and the operators (``ALERT_EMAIL``)
+when a telemetry alert is raised or cleared — at most once per event and recipient.
 
 Email is outside Firestore, so the routes are not ``exactly_once``. Flow: compose the mail (mail.py, pure) →
 take the ledger's in-progress lease for (event id, recipient) → skip if a ``sent_mail`` record exists → send
@@ -23,6 +24,7 @@ from sender import MailSettings, sender_from_settings
 
 from eventkit import Consumer, DomainEvent, HandlerContext
 from eventkit.catalog import ORDER_CANCELLED, ORDER_CONFIRMED
+from eventkit.catalog.telemetry import TELEMETRY_ALERT
 from eventkit.idempotency import payload_hash
 
 SENT_MAIL = "sent_mail"
@@ -43,10 +45,21 @@ def order_cancelled(event: DomainEvent, ctx: HandlerContext) -> None:
     notify(event, ctx)
 
 
+@consumer.on(TELEMETRY_ALERT, exactly_once=False)
+def telemetry_alert(event: DomainEvent, ctx: HandlerContext) -> None:
+    notify(event, ctx)
+
+
 def notify(event: DomainEvent, ctx: HandlerContext) -> None:
-    mail = compose(event.type, event.id, event.data_json(), domain=sender_domain(settings.mail_from))
+    mail = compose(
+        event.type,
+        event.id,
+        event.data_json(),
+        domain=sender_domain(settings.mail_from),
+        alert_email=settings.alert_email,
+    )
     if mail is None:
-        log.info("no email address on the event: nothing to send")
+        log.info("no recipient for this event: nothing to send")
         return
     key = f"{event.id}:{mail.to.lower()}"
     record = ctx.db.collection(SENT_MAIL).document(quote(key, safe="@"))

@@ -21,6 +21,7 @@ from typing import Protocol
 from eventkit import ConfigError, PermanentError, RetryableError
 
 DEFAULT_MAIL_FROM = "shop@example.com"
+DEFAULT_ALERT_EMAIL = "operations@example.com"
 log = logging.getLogger("notifications.sender")
 
 
@@ -36,6 +37,7 @@ class MailSettings:
     smtp_host: str | None = None
     smtp_port: int = 25
     timeout: float = 10.0
+    alert_email: str | None = DEFAULT_ALERT_EMAIL  # where telemetry alerts go; empty ALERT_EMAIL turns them off
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> MailSettings:
@@ -44,6 +46,7 @@ class MailSettings:
             smtp_host=environ.get("SMTP_HOST") or None,
             smtp_port=_port(environ.get("SMTP_PORT") or "25"),
             timeout=_seconds(environ.get("SMTP_TIMEOUT_SECONDS") or "10"),
+            alert_email=environ.get("ALERT_EMAIL", DEFAULT_ALERT_EMAIL) or None,
         )
 
 

@@ -108,9 +108,9 @@ def test_thousand_shuffled_readings_with_duplicates_give_exact_window_statistics
 
 
 def test_crossing_a_threshold_and_returning_raises_exactly_two_alerts(
-    clean_stack: dict[str, Any], db: Any, alerts_subscription: str
+    clean_stack: dict[str, Any], db: Any, alerts_subscription: str, stack_runner: Any
 ) -> None:
-    device = "dev-alert"
+    device = f"dev-alert-{uuid.uuid4().hex[:6]}"
     db.collection("telemetry-thresholds").document(device).set({"metrics": {"temperature": {"above": 30}}})
     start = datetime.now(UTC) - timedelta(minutes=5)
     values = [21.0, 24.0, 31.5, 35.0, 38.0, 33.0, 36.0, 28.0, 22.0]
@@ -143,6 +143,26 @@ def test_crossing_a_threshold_and_returning_raises_exactly_two_alerts(
     outbox = [d.to_dict() for d in db.collection("outbox").stream() if d.get("event_type") == TELEMETRY_ALERT]
     assert len(outbox) == 2
     assert _stats(clean_stack, device)["alerts"] == {"temperature": "normal"}
+    # ... and the notifications service mails each alert to the operators, once.
+    mails = wait_for(
+        lambda: len(_alert_mails(stack_runner, device)) >= 2 and _alert_mails(stack_runner, device),
+        seconds=20,
+        what="two alert mails",
+    )
+    time.sleep(1)  # bounded: a duplicate mail, if any, would land within this
+    assert sorted(mail["Subject"] for mail in _alert_mails(stack_runner, device)) == [
+        f"Telemetry alert cleared: {device} temperature",
+        f"Telemetry alert raised: {device} temperature",
+    ]
+    assert all(mail["To"] == "operations@example.com" for mail in mails)
+
+
+def _alert_mails(stack_runner: Any, device: str) -> list[Any]:
+    from email import message_from_bytes
+
+    folder = stack_runner.state_dir / "mail"
+    messages = [message_from_bytes(path.read_bytes()) for path in sorted(folder.glob("*.eml"))]
+    return [m for m in messages if device in (m["Subject"] or "")]
 
 
 def test_invalid_items_are_rejected_with_reasons_while_valid_ones_are_accepted(clean_stack: dict[str, Any]) -> None:

@@ -117,3 +117,37 @@ def test_smtp_host_selects_the_smtp_sender() -> None:
 def test_bad_mail_settings_name_their_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         MailSettings.from_env(env)
+
+
+ALERT = {
+    "device_id": "dev-1",
+    "metric": "temperature",
+    "state": "raised",
+    "direction": "above",
+    "threshold": 30.0,
+    "value": 31.5,
+    "reading_id": "r2",
+    "ts": "2026-11-27T08:00:00Z",
+}
+
+
+def test_a_telemetry_alert_mails_the_operators_address_and_no_alert_address_means_no_mail() -> None:
+    from eventkit.catalog.telemetry import TELEMETRY_ALERT
+
+    raised = compose(TELEMETRY_ALERT, "evt-1", ALERT, domain="example.com", alert_email="ops@example.com")
+    cleared = compose(
+        TELEMETRY_ALERT,
+        "evt-2",
+        {**ALERT, "state": "cleared", "value": 28.0},
+        domain="example.com",
+        alert_email="ops@example.com",
+    )
+
+    assert raised is not None and cleared is not None
+    assert raised.to == "ops@example.com"
+    assert raised.subject == "Telemetry alert raised: dev-1 temperature"
+    assert "above its threshold 30.0: 31.5" in raised.text
+    assert "back within its threshold" in cleared.text
+    assert raised.message_id != cleared.message_id
+    assert "X-Order-Id" not in to_email_message(raised, "shop@example.com")
+    assert compose(TELEMETRY_ALERT, "evt-1", ALERT, domain="example.com", alert_email=None) is None
