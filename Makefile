@@ -8,6 +8,11 @@ PY     := $(VENV)/bin/python
 DETACH ?=
 PORT_BASE ?= 8085
 
+# CPython 3.11 formats tracebacks with ast.parse (for the ^^^ carets) using state shared across threads; two
+# threads formatting at once can raise "SystemError: AST constructor recursion depth mismatch" (fixed in later
+# releases). The in-process test consumers log exceptions from many threads, so tests run without carets.
+export PYTHONNODEBUGRANGES := 1
+
 .DEFAULT_GOAL := help
 .PHONY: help install up down status test test-unit test-integration test-e2e test-infra test-reliability dlq lint format lock clean
 

@@ -56,6 +56,7 @@ class HandlerContext:
     consumer: Consumer
     transaction: Any | None = None
     emitted: list[str] = field(default_factory=list)
+    duplicate: bool = False  # set by transact() when the ledger says this delivery was already handled
 
     @property
     def db(self) -> Any:
@@ -87,8 +88,10 @@ class HandlerContext:
     def transact(self, write: Callable[[HandlerContext], T]) -> Once[T]:
         """For ``exactly_once=False`` handlers: run ``write(ctx)`` once per delivery key, atomically with the
         ledger entry (after any work outside Firestore, e.g. an idempotent gateway call), then publish what it
-        emitted."""
-        return self.consumer.run_once(self.delivery, write)
+        emitted. A delivery whose write was already done is answered ``duplicate``."""
+        once = self.consumer.run_once(self.delivery, write)
+        self.duplicate = self.duplicate or once.duplicate
+        return once
 
 
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a52-58c4-4b8e-9d35-0c1f4e0b7a11")
@@ -226,8 +229,9 @@ class Consumer:
     def _run(self, route: Route, delivery: Delivery) -> Outcome:
         payload = delivery.event if delivery.event is not None else delivery.object
         if not route.exactly_once:
-            route.handler(payload, HandlerContext(delivery, self))
-            return Outcome(Status.PROCESSED)
+            ctx = HandlerContext(delivery, self)
+            route.handler(payload, ctx)
+            return Outcome(Status.DUPLICATE if ctx.duplicate else Status.PROCESSED)
         once = self.run_once(delivery, lambda ctx: route.handler(payload, ctx))
         return Outcome(Status.DUPLICATE if once.duplicate else Status.PROCESSED)
 

@@ -1,0 +1,135 @@
+"""Benchmark: cold start, bare functions-framework vs every service in topology.yaml.
+
+    .venv/bin/python bench/cold_start.py [--runs 5] [--state-dir .local] [--services orders,inventory]
+
+Each service is started as the stack starts it (``functions-framework --target T --signature-type http`` in its
+source folder, with ``stack.services.service_env``: the same environment, against the stack's emulators; a
+fresh stack in a temp dir unless ``--state-dir`` names a running one) on a free port, and timed from just before
+the spawn to the first HTTP answer (``GET /robots.txt``, which functions-framework answers only once the target
+module is imported and gunicorn's worker is up). Median of ``--runs`` runs, and the ratio to the bare baseline
+(``bench/push_app/bare.py``). Then ``python -X importtime -c 'import main'`` per source: the total and the top 10
+modules by cumulative import time. Google clients are constructed on first use, so this is the import + server
+start; the first request also pays client construction. Figures only, never a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import BENCH_OUT, REPO, client_env, machine, machine_line, running_stack, serve, write_json
+
+BARE = Path(__file__).resolve().parent / "push_app" / "bare.py"
+
+
+def importtime(source: Path, env: dict[str, str]) -> dict[str, Any]:
+    module = source.stem
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        cwd=source.parent,
+        env={**env, "PYTHONPATH": str(source.parent)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = []
+    for line in result.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        self_us, cumulative_us, name = (part.strip() for part in line.split(":", 1)[1].split("|", 2))
+        rows.append((name, int(self_us), int(cumulative_us)))
+    total = next((cum for name, _, cum in rows if name == module), sum(s for _, s, _ in rows))
+    top = sorted((r for r in rows if r[0] != module), key=lambda r: r[2], reverse=True)[:10]
+    return {
+        "total_ms": round(total / 1000, 1),
+        "top": [{"module": n, "cumulative_ms": round(c / 1000, 1)} for n, _, c in top],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="starts per service; the median is reported")
+    parser.add_argument("--state-dir", type=Path, help="a running stack's state dir (default: start one)")
+    parser.add_argument("--services", help="comma-separated subset of topology.yaml's services")
+    args = parser.parse_args()
+    info = machine()
+
+    from stack.services import service_env
+    from stack.topology import load_topology
+
+    topology = load_topology()
+    names = args.services.split(",") if args.services else list(topology.services)
+    log_dir = BENCH_OUT / "cold_start-logs"
+    results: list[dict[str, Any]] = []
+    with running_stack(args.state_dir) as stack:
+        base = {**os.environ, **client_env(stack), "PYTHONUNBUFFERED": "1"}
+        candidates: list[tuple[str, Path, str, dict[str, str]]] = [("bare functions-framework", BARE, "bare", base)]
+        for name in names:
+            service = topology.services[name]
+            env = service_env(
+                service, topology, project=stack["project"], port=0, emulators=stack["emulators"], base_env=os.environ
+            )
+            candidates.append((name, service.source / "main.py", service.target, env))
+        for name, source, target, env in candidates:
+            times = []
+            for run in range(args.runs):
+                served = serve(target, source, env, log=log_dir / f"{name.replace(' ', '_')}-{run}.log")
+                served.stop()
+                times.append(served.ready_seconds * 1000)
+            imports = importtime(source, env)
+            print(
+                f"  {name}: {statistics.median(times):.0f} ms (runs {[round(t) for t in times]}), "
+                f"import {imports['total_ms']:.0f} ms",
+                file=sys.stderr,
+            )
+            results.append(
+                {
+                    "name": name,
+                    "target": f"{source}:{target}",
+                    "ready_ms": times,
+                    "median_ms": round(statistics.median(times), 1),
+                    "importtime": imports,
+                }
+            )
+
+    bare = results[0]["median_ms"]
+    print(f"\ncold start: spawn → first answer, median of {args.runs} runs; " + machine_line(info) + "\n")
+    print("| service | ready (median ms) | min–max ms | vs bare | within 1.5× | `import main` (ms) |")
+    print("| --- | ---: | ---: | ---: | :---: | ---: |")
+    for r in results:
+        ratio = r["median_ms"] / bare
+        r["vs_bare"] = round(ratio, 2)
+        print(
+            f"| {r['name']} | {r['median_ms']:.0f} | {min(r['ready_ms']):.0f}–{max(r['ready_ms']):.0f} | "
+            f"{ratio:.2f}× | {'yes' if ratio <= 1.5 else 'no'} | {r['importtime']['total_ms']:.0f} |"
+        )
+    print("\ntop 10 imports by cumulative time (ms), per source:")
+    seen = set()
+    for r in results[1:]:
+        source = r["target"].rsplit(":", 1)[0]
+        if source in seen:
+            continue
+        seen.add(source)
+        top = ", ".join(f"{t['module']} {t['cumulative_ms']:.0f}" for t in r["importtime"]["top"])
+        print(f"- {Path(source).parent.relative_to(REPO)}: {top}")
+    path = write_json(
+        "cold_start",
+        {
+            "machine": info,
+            "runs": args.runs,
+            "results": results,
+            "command": " ".join([".venv/bin/python", "bench/cold_start.py", *sys.argv[1:]]),
+        },
+    )
+    print(f"\nJSON: {path.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Benchmark: the push path, bare functions-framework vs the eventkit runtime with and without its Firestore work.
+
+    .venv/bin/python bench/push_path.py [-n 2000] [-c 16] [--state-dir .local] [--workers 1,2]
+
+Each row serves one target of ``bench/push_app`` the way Cloud Run does (``functions-framework --target T
+--signature-type http``: gunicorn, gthread worker) on a free loopback port, against a local stack's emulators
+(a fresh stack in a temp dir unless ``--state-dir`` names a running one), and POSTs N Pub/Sub push envelopes
+(one distinct ``shop.order.placed.v1`` event each) at concurrency C from an asyncio keep-alive client:
+
+| row | target | what runs per push |
+| --- | --- | --- |
+| (a) bare | ``bare.py:bare`` | functions-framework, returns at once |
+| (b) runtime | ``main.py:plain`` | eventkit: read the delivery, validate, route, log, answer; no Firestore |
+| (c) + ledger | ``main.py:once`` | (b) + the idempotency transaction (read ledger, write one doc + ledger entry) |
+| (d) + publish | ``main.py:full`` | (c) + one event staged in the outbox, published after the commit, marked sent |
+
+Then the Firestore/Pub/Sub work alone, without HTTP: ``Consumer.run_once`` in this process at the same
+concurrency (threads), for (c) and (d). Events/s, p50/p99 and the ratio of each to (a). Figures only, never a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import contextlib
+
+from _common import (
+    BENCH_OUT,
+    REPO,
+    client_env,
+    load,
+    machine,
+    machine_line,
+    percentile,
+    running_stack,
+    serve,
+    write_json,
+)
+
+APP = Path(__file__).resolve().parent / "push_app"
+ROWS = (
+    ("(a) bare", APP / "bare.py", "bare"),
+    ("(b) runtime, no idempotency", APP / "main.py", "plain"),
+    ("(c) + ledger transaction", APP / "main.py", "once"),
+    ("(d) + outbox publish", APP / "main.py", "full"),
+)
+WARM_UP = 50
+HEADERS = {"Content-Type": "application/json"}
+
+
+def push_bodies(count: int, tag: str) -> list[bytes]:
+    """Pub/Sub push envelopes as the emulator sends them, each carrying a distinct OrderPlaced event."""
+    bodies = []
+    for index in range(count):
+        event_id = f"bench-{tag}-{uuid.uuid4().hex}"
+        data = {
+            "order_id": f"ord-{event_id}",
+            "customer_id": "cus-bench",
+            "items": [{"sku": "MUG-1", "quantity": 1, "unit_price": 1200}],
+            "total": 1200,
+            "currency": "EUR",
+        }
+        attributes = {
+            "ce-specversion": "1.0",
+            "ce-id": event_id,
+            "ce-source": "//shop/services/orders",
+            "ce-type": "shop.order.placed.v1",
+            "ce-time": "2024-05-01T09:30:12.345Z",
+            "ce-subject": f"orders/ord-{event_id}",
+            "content-type": "application/json",
+        }
+        message = {
+            "attributes": attributes,
+            "data": base64.b64encode(json.dumps(data).encode()).decode(),
+            "messageId": str(10_000_000 + index),
+            "publishTime": "2024-05-01T09:30:12.901Z",
+        }
+        bodies.append(json.dumps({"message": message, "subscription": "projects/p/subscriptions/bench"}).encode())
+    return bodies
+
+
+def ensure_topic(env: dict[str, str], topic: str) -> None:
+    from google.api_core.exceptions import AlreadyExists
+    from google.cloud import pubsub_v1
+
+    os.environ.update(env)
+    path = f"projects/{env['GOOGLE_CLOUD_PROJECT']}/topics/{topic}"
+    with contextlib.suppress(AlreadyExists):
+        pubsub_v1.PublisherClient().create_topic(name=path)
+
+
+def run_http(label: str, source: Path, target: str, env: dict[str, str], n: int, c: int, log_dir: Path) -> dict:
+    served = serve(target, source, env, log=log_dir / f"{target}-{env.get('WORKERS', '1')}w.log")
+    try:
+        warm = load(served.port, "/", push_bodies(WARM_UP, f"warm-{target}"), HEADERS, c)
+        if warm.errors:
+            raise SystemExit(f"{label}: warm-up failed {warm.statuses}; see {served.log}")
+        result = load(served.port, "/", push_bodies(n, target), HEADERS, c)
+    finally:
+        served.stop()
+    summary = result.summary()
+    print(
+        f"  {label}: {summary['per_second']:.0f}/s p50 {summary['p50_ms']:.1f} ms p99 {summary['p99_ms']:.1f} ms "
+        f"{summary['statuses']}",
+        file=sys.stderr,
+    )
+    return {"row": label, "target": f"{source.name}:{target}", "workers": env.get("WORKERS", "1"), **summary}
+
+
+def run_direct(label: str, target: str, n: int, c: int) -> dict:
+    """``Consumer.run_once`` without HTTP: the ledger transaction (and the publish) alone, C threads."""
+    sys.path.insert(0, str(APP))
+    import main as app
+
+    logging.getLogger().setLevel(logging.WARNING)  # this process's own log lines are not what is measured
+
+    from eventkit.catalog import CATALOG
+    from eventkit.delivery import read_delivery
+
+    consumer = {"once": app.once_consumer, "full": app.full_consumer}[target]
+    route = consumer._routes[app.EVENT_TYPE]
+
+    def one(body: bytes) -> float:
+        started = time.perf_counter()
+        delivery = read_delivery(HEADERS, body, CATALOG)
+        consumer.run_once(delivery, lambda ctx: route.handler(delivery.event, ctx))
+        return (time.perf_counter() - started) * 1000
+
+    with ThreadPoolExecutor(c) as pool:
+        list(pool.map(one, push_bodies(WARM_UP, f"warm-direct-{target}")))
+        started = time.perf_counter()
+        latencies = list(pool.map(one, push_bodies(n, f"direct-{target}")))
+        seconds = time.perf_counter() - started
+    row = {
+        "row": label,
+        "target": f"Consumer.run_once ({target}), in process",
+        "workers": "-",
+        "requests": n,
+        "errors": 0,
+        "seconds": round(seconds, 3),
+        "per_second": round(n / seconds, 1),
+        "p50_ms": round(percentile(latencies, 50), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
+    }
+    print(
+        f"  {label}: {row['per_second']:.0f}/s p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms", file=sys.stderr
+    )
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=2000, help="pushes per row (default 2000)")
+    parser.add_argument("-c", type=int, default=16, help="requests in flight (default 16)")
+    parser.add_argument("--state-dir", type=Path, help="a running stack's state dir (default: start one)")
+    parser.add_argument("--workers", default="1", help="gunicorn WORKERS values to run each row with, e.g. 1,2")
+    parser.add_argument("--rows", default="abcd", help="which HTTP rows (default abcd)")
+    args = parser.parse_args()
+    info = machine()
+    log_dir = BENCH_OUT / "push_path-logs"
+
+    with running_stack(args.state_dir) as stack:
+        env = {**os.environ, **client_env(stack), "TOPIC_BENCH_EVENTS": "bench-events", "PYTHONUNBUFFERED": "1"}
+        env.pop("K_SERVICE", None)
+        ensure_topic(env, "bench-events")
+        rows: list[dict[str, Any]] = []
+        for workers in args.workers.split(","):
+            for label, source, target in ROWS:
+                if label[1] in args.rows:
+                    rows.append(run_http(label, source, target, {**env, "WORKERS": workers}, args.n, args.c, log_dir))
+        os.environ.update(env)
+        direct = [
+            run_direct("(c') ledger transaction alone", "once", args.n, args.c),
+            run_direct("(d') transaction + publish alone", "full", args.n, args.c),
+        ]
+
+    print(f"\n{args.n} pushes per row at concurrency {args.c}, loopback; " + machine_line(info))
+    print("functions-framework (gunicorn gthread, THREADS default = 4 × CPUs) against the stack's emulators\n")
+    print("| row | WORKERS | events/s | p50 ms | p99 ms | events/s vs (a) | p50 vs (a) | p99 vs (a) | non-2xx |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    baselines = {r["workers"]: r for r in rows if r["row"].startswith("(a)")}
+    first_base = next(iter(baselines.values()), None)
+    for row in rows + direct:
+        base = baselines.get(row["workers"], first_base)
+        if base:
+            ratios = (
+                row["per_second"] / base["per_second"],
+                row["p50_ms"] / base["p50_ms"],
+                row["p99_ms"] / base["p99_ms"],
+            )
+            row["vs_a"] = {"per_second": round(ratios[0], 3), "p50": round(ratios[1], 2), "p99": round(ratios[2], 2)}
+            ratio_text = f"{ratios[0]:.2f}× | {ratios[1]:.1f}× | {ratios[2]:.1f}×"
+        else:
+            ratio_text = "- | - | -"
+        print(
+            f"| {row['row']} | {row['workers']} | {row['per_second']:.0f} | {row['p50_ms']:.1f} | "
+            f"{row['p99_ms']:.1f} | {ratio_text} | {row['errors']} |"
+        )
+
+    goal = {}
+    full = next((r for r in rows if r["row"].startswith("(d)") and r["workers"] == "1"), None)
+    if full and first_base:
+        # Per-event cost of (d) with the Firestore/Pub/Sub work's own per-event cost (d') taken out, vs (a)'s.
+        cost_d = 1 / full["per_second"]
+        cost_store = 1 / direct[1]["per_second"]
+        cost_a = 1 / first_base["per_second"]
+        remaining = cost_d - cost_store
+        adjusted = cost_a / remaining if remaining > 0 else float("inf")
+        goal = {
+            "raw_ratio_d_to_a": round(full["per_second"] / first_base["per_second"], 3),
+            "store_cost_ms_per_event": round(cost_store * 1000, 3),
+            "d_cost_ms_per_event": round(cost_d * 1000, 3),
+            "a_cost_ms_per_event": round(cost_a * 1000, 3),
+            "adjusted_ratio_d_to_a": round(adjusted, 3),
+            "d_p99_ms": full["p99_ms"],
+        }
+        print(
+            f"\n(d) raw: {goal['raw_ratio_d_to_a']:.2f}× (a)'s events/s. Per event (1 / throughput): (a) "
+            f"{goal['a_cost_ms_per_event']:.2f} ms, (d) {goal['d_cost_ms_per_event']:.2f} ms, of which the "
+            f"transaction + publish alone (d') {goal['store_cost_ms_per_event']:.2f} ms; (d) without it: "
+            f"{adjusted:.2f}× (a)'s throughput (goal ≥ 0.5×); (d) p99 {full['p99_ms']:.1f} ms (goal < 50 ms)"
+        )
+    path = write_json(
+        "push_path",
+        {
+            "machine": info,
+            "n": args.n,
+            "concurrency": args.c,
+            "rows": rows,
+            "direct": direct,
+            "goal": goal,
+            "command": " ".join([".venv/bin/python", "bench/push_path.py", *sys.argv[1:]]),
+        },
+    )
+    print(f"\nJSON: {path.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
