@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from eventkit.consumer import Consumer
 from eventkit.errors import RetryableError
 from eventkit.http_api import ApiError, Response, json_response, method_not_allowed, not_found, read_json_body
-from eventkit.outbox import Outbox
+from eventkit.outbox import Outbox, StagedEvent
 from eventkit.publish import Publisher
 from eventkit.structured_log import log_context
 from eventkit.trace import trace_from_headers
@@ -109,8 +109,8 @@ class OrdersApi:
         except RetryableError as exc:
             raise ApiError(503, "try_again", str(exc)) from None
 
-        if placed.event_id is not None:
-            self._publish_now(placed.event_id)
+        if placed.staged is not None:
+            self._publish_now(placed.staged)
         order = placed.order
         body_out = {
             "order_id": order["order_id"],
@@ -127,13 +127,14 @@ class OrdersApi:
         )
         return json_response(body_out, 201, headers)
 
-    def _publish_now(self, event_id: str) -> None:
+    def _publish_now(self, staged: StagedEvent) -> None:
         """Publish right after the commit; if Pub/Sub is unavailable, the sweeper publishes it later."""
         try:
-            self.outbox.publish([event_id])
+            self.outbox.publish_committed([staged])
         except RetryableError as exc:
             log.warning(
-                "OrderPlaced left for the outbox sweeper", extra={"fields": {"event_id": event_id, "error": str(exc)}}
+                "OrderPlaced left for the outbox sweeper",
+                extra={"fields": {"event_id": staged.event_id, "error": str(exc)}},
             )
 
     def show_order(self, order_id: str) -> Response:

@@ -16,7 +16,7 @@ from order_request import OrderRequest
 from pricing import Product, price_order
 
 from eventkit.catalog.orders import ORDER_PLACED
-from eventkit.outbox import Outbox
+from eventkit.outbox import Outbox, StagedEvent
 from eventkit.publish import Publisher
 from eventkit.transactions import run_transaction
 
@@ -34,7 +34,7 @@ class IdempotencyKeyReused(Exception):
 class Placed:
     order: dict[str, Any]
     replayed: bool  # True when the Idempotency-Key had already placed this order
-    event_id: str | None
+    staged: StagedEvent | None  # the OrderPlaced this request committed, to publish after the commit
 
 
 def product_from(snapshot: Any) -> Product | None:
@@ -72,7 +72,7 @@ def place_order(
                 if seen.get("fingerprint") != fingerprint:
                     raise IdempotencyKeyReused(idempotency_key)
                 existing = db.collection(ORDERS).document(seen.get("order_id")).get(transaction=transaction)
-                return Placed(existing.to_dict(), replayed=True, event_id=None)
+                return Placed(existing.to_dict(), replayed=True, staged=None)
 
         refs = [db.collection(PRODUCTS).document(line.sku) for line in request.items]
         catalog = {snapshot.id: product_from(snapshot) for snapshot in transaction.get_all(refs)}
@@ -109,10 +109,10 @@ def place_order(
             "timeline": [{"type": ORDER_PLACED, "at": now, "event_id": event.id}],
         }
         transaction.create(db.collection(ORDERS).document(order_id), order)
-        outbox.add(transaction, publisher.config.topic_path(ORDER_TOPIC), event, cause=f"orders/{order_id}")
+        staged = outbox.add(transaction, publisher.config.topic_path(ORDER_TOPIC), event, cause=f"orders/{order_id}")
         if key_ref is not None:
             transaction.create(key_ref, {"fingerprint": fingerprint, "order_id": order_id, "created_at": now})
-        return Placed(order, replayed=False, event_id=event.id)
+        return Placed(order, replayed=False, staged=staged)
 
     return run_transaction(db, attempt, f"order {order_id}")
 

@@ -50,7 +50,7 @@ def _stage(db: Any, outbox: Outbox, topic_path: str) -> str:
     @firestore.transactional
     def write(transaction: Any) -> str:
         transaction.set(db.collection("state").document("x"), {"v": 1})
-        return outbox.add(transaction, topic_path, event, cause="tests/1")
+        return outbox.add(transaction, topic_path, event, cause="tests/1").event_id
 
     return write(db.transaction())
 
@@ -113,3 +113,21 @@ def test_redelivered_cause_flushes_what_its_first_run_left_unsent(db: Any, clean
 
     assert second[1] == 200 and '"duplicate"' in second[0]
     assert len(_pull_ids(subscription)) == 1
+
+
+def test_just_committed_event_is_published_without_reading_it_back(db: Any, clean_stack: dict[str, Any]) -> None:
+    topic_path = _topic_path(clean_stack["project"])
+    subscription = _create_topic_with_pull(topic_path)
+    outbox = Outbox(db)
+    event = new_event(CATALOG, INVENTORY_RESERVED, RESERVED, source="//tests")
+
+    @firestore.transactional
+    def write(transaction: Any) -> Any:
+        return outbox.add(transaction, topic_path, event, cause="tests/2")
+
+    staged = write(db.transaction())
+    published = outbox.publish_committed([staged])
+
+    assert (published, staged.event_id) == (1, event.id)
+    assert _pull_ids(subscription) == [event.id]
+    assert db.collection("outbox").document(event.id).get().get("sent") is True

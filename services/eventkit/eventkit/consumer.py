@@ -34,7 +34,7 @@ from eventkit.errors import MalformedDeliveryError, PayloadTooLargeError, Perman
 from eventkit.events import DomainEvent, EventCatalog
 from eventkit.failures import FailedDelivery, FailureRecorder
 from eventkit.idempotency import FirestoreLedger, Once, payload_hash
-from eventkit.outbox import Outbox
+from eventkit.outbox import Outbox, StagedEvent
 from eventkit.outcome import Outcome, Status, classify
 from eventkit.publish import Publisher
 from eventkit.structured_log import bind, bind_trace, log_context, setup_logging
@@ -55,7 +55,7 @@ class HandlerContext:
     delivery: Delivery
     consumer: Consumer
     transaction: Any | None = None
-    emitted: list[str] = field(default_factory=list)
+    emitted: list[StagedEvent] = field(default_factory=list)
     duplicate: bool = False  # set by transact() when the ledger says this delivery was already handled
 
     @property
@@ -75,14 +75,14 @@ class HandlerContext:
         event = self.consumer.publisher.event(
             event_type, data, subject=subject, event_id=str(uuid.uuid5(_EVENT_ID_NAMESPACE, seed))
         )
-        self.consumer.outbox.add(
+        staged = self.consumer.outbox.add(
             self.transaction,
             self.consumer.config.topic_path(topic),
             event,
             ordering_key=ordering_key,
             cause=self.cause,
         )
-        self.emitted.append(event.id)
+        self.emitted.append(staged)
         return event
 
     def transact(self, write: Callable[[HandlerContext], T]) -> Once[T]:
@@ -253,7 +253,7 @@ class Consumer:
         if once.duplicate:
             self.outbox.publish_for_cause(f"{self.name}/{delivery.key}")
         elif attempts and attempts[-1].emitted:
-            self.outbox.publish(attempts[-1].emitted)
+            self.outbox.publish_committed(attempts[-1].emitted)
         return once
 
     def _reject(self, error: BaseException, failure: FailedDelivery) -> Outcome:
