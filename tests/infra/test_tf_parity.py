@@ -255,3 +255,13 @@ def test_service_settings_override_presets_and_defaults(tmp_path: Path) -> None:
     assert values["service_env"]["images"]["BUCKET_RAW_EXPORTS"] == f"{PROJECT}-shop-exports"
     assert values["service_settings"]["orders"]["max_instances"] == 3
     assert values["service_settings"]["deadletters"]["max_instances"] == 10
+
+
+def test_alert_email_reaches_the_notifications_service_and_no_other(tmp_path: Path) -> None:
+    text = (REPO / "topology.yaml").read_text()
+    _, values = evaluate(tmp_path, text, {"project_id": PROJECT, "alert_email": "ops@shop.example"})
+
+    with_alert = {name for name, env in values["service_env"].items() if "ALERT_EMAIL" in env}
+
+    assert with_alert == {"notifications"}
+    assert values["service_env"]["notifications"]["ALERT_EMAIL"] == "ops@shop.example"
