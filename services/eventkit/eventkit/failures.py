@@ -172,3 +172,14 @@ class FailureRecorder:
             document["first_seen"] = now
         ref.set(document, merge=True)
         return failure.record_id
+
+    def record_in(self, transaction: Any, failure: FailedDelivery) -> str:
+        """Record a failure inside the caller's transaction (it commits with the caller's other writes).
+
+        Used when part of a delivery succeeds and part fails permanently; the ledger entry of that transaction
+        guarantees this runs once, so the record is written whole rather than counted up.
+        """
+        now = datetime.now(UTC)
+        ref = self.client.collection(self.collection).document(failure.record_id)
+        transaction.set(ref, {**failure.to_document(now), "count": 1, "first_seen": now})
+        return failure.record_id

@@ -15,7 +15,7 @@ from typing import Any
 
 from eventkit import Consumer, DomainEvent, HandlerContext, PermanentError
 from eventkit.catalog.telemetry import TELEMETRY_ALERT, TELEMETRY_READINGS, TelemetryReadings
-from eventkit.failures import FAILURES_COLLECTION, FailedDelivery
+from eventkit.failures import FailedDelivery
 from telemetry import store
 from telemetry.alerts import advance, effective, parse_thresholds
 from telemetry.settings import load_settings
@@ -78,7 +78,7 @@ def record_readings(event: DomainEvent, ctx: HandlerContext) -> None:
                 ALERTS_TOPIC, TELEMETRY_ALERT, transition.data(device_id), subject=device_id, ordering_key=device_id
             )
     if stale:
-        _record_stale(ctx, event, device_id, list(stale.values()), now)
+        _record_stale(ctx, event, device_id, list(stale.values()))
 
 
 def _thresholds(db: Any, device_id: str) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def _parsed(raw: Any, doc_id: str) -> dict[str, Any]:
         return {}
 
 
-def _record_stale(ctx: HandlerContext, event: DomainEvent, device_id: str, stale: list[Any], now: datetime) -> None:
+def _record_stale(ctx: HandlerContext, event: DomainEvent, device_id: str, stale: list[Any]) -> None:
     """Readings too old to count are a permanent failure of their own: recorded in the same transaction."""
     message = ctx.delivery.message
     failure = FailedDelivery(
@@ -115,7 +115,4 @@ def _record_stale(ctx: HandlerContext, event: DomainEvent, device_id: str, stale
         event_id=f"{event.id}/stale",
         event_type=event.type,
     )
-    ctx.transaction.set(
-        ctx.db.collection(FAILURES_COLLECTION).document(failure.record_id),
-        {**failure.to_document(now), "count": 1, "first_seen": now},
-    )
+    ctx.consumer.failures.record_in(ctx.transaction, failure)

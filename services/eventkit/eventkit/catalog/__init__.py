@@ -2,8 +2,8 @@
 
 Type names are ``shop.<aggregate>.<what happened>.v<N>``; a new incompatible schema gets a new version (and a
 new type), so a consumer that meets a version it does not know fails permanently instead of misreading it.
-One module per domain (``orders``, ...), each with a ``register(catalog)``; add a domain by adding its module
-to ``DOMAINS``. Amounts are integers in the currency's minor unit (cents), never floats.
+One module per domain (``orders``, ...), each with a ``MODELS`` map of type → payload model; add a domain by
+adding its module to ``DOMAINS``. Amounts are integers in the currency's minor unit (cents), never floats.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ DOMAINS = (orders, telemetry, images)
 def build_catalog() -> EventCatalog:
     catalog = EventCatalog()
     for domain in DOMAINS:
-        domain.register(catalog)
+        for event_type, model in domain.MODELS.items():
+            catalog.register(event_type, model)
     return catalog
 
 

@@ -11,7 +11,6 @@ from typing import Literal
 from pydantic import Field
 
 from eventkit.catalog._base import Payload
-from eventkit.events import EventCatalog
 
 IMAGE_PROCESSED = "shop.image.processed.v1"
 IMAGE_REJECTED = "shop.image.rejected.v1"
@@ -59,8 +58,3 @@ MODELS: dict[str, type[Payload]] = {
     IMAGE_PROCESSED: ImageProcessed,
     IMAGE_REJECTED: ImageRejected,
 }
-
-
-def register(catalog: EventCatalog) -> None:
-    for event_type, model in MODELS.items():
-        catalog.register(event_type, model)

@@ -7,7 +7,6 @@ from typing import Literal
 from pydantic import Field
 
 from eventkit.catalog._base import Amount, Currency, Email, OrderId, Payload, Sku
-from eventkit.events import EventCatalog
 
 ORDER_PLACED = "shop.order.placed.v1"
 ORDER_CONFIRMED = "shop.order.confirmed.v1"
@@ -107,8 +106,3 @@ MODELS: dict[str, type[Payload]] = {
     PAYMENT_DECLINED: PaymentDeclined,
     PAYMENT_REFUNDED: PaymentRefunded,
 }
-
-
-def register(catalog: EventCatalog) -> None:
-    for event_type, model in MODELS.items():
-        catalog.register(event_type, model)

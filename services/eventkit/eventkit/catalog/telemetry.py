@@ -14,7 +14,6 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field
 
 from eventkit.catalog._base import Payload
-from eventkit.events import EventCatalog
 
 TELEMETRY_READINGS = "shop.telemetry.readings.v1"
 TELEMETRY_ALERT = "shop.telemetry.alert.v1"
@@ -57,8 +56,3 @@ MODELS: dict[str, type[Payload]] = {
     TELEMETRY_READINGS: TelemetryReadings,
     TELEMETRY_ALERT: TelemetryAlert,
 }
-
-
-def register(catalog: EventCatalog) -> None:
-    for event_type, model in MODELS.items():
-        catalog.register(event_type, model)
