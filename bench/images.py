@@ -7,14 +7,17 @@ metadata stripped) as progressive JPEG, quality 85, 4:2:0 chroma subsampling:
 
 | tool | how |
 | --- | --- |
-| pipeline | ``services/images/imaging.py`` in one process for the whole set (draft decode, reduce + LANCZOS, cascade) |
+| pipeline | ``services/images/imaging.py`` in one process for the whole set (draft decode, reduce + LANCZOS, cascade; |
+|  | resizes in strips and encodes on a second thread: ``IMAGE_THREADS`` default, every CPU up to 4) |
+| pipeline, 1 thread | the same with ``threads=1``: what one CPU does |
 | pyvips | ``pyvips.Image.thumbnail(path, edge, size="down")`` per rendition, one process for the whole set |
 | vipsthumbnail | the CLI, one process per rendition (it makes one size per run) |
 | magick -resize | ``convert -auto-orient -strip -resize`` chained with ``-write``, one process per image |
 | magick jpeg:size | the same with ``-define jpeg:size=`` (libjpeg scaled decode), the hint clamped to the image size |
 
-It prints ms per image, ms per megapixel and peak RSS for each, the ratios to the pipeline, the pipeline's peak RSS on
-the 12 MP photo alone, and which tools convert a JPEG with corrupt entropy data. Figures only: never a test.
+It prints wall and CPU ms per image, ms per megapixel and peak RSS for each, the ratios to the pipeline, the
+pipeline's peak RSS on the 12 MP photo alone, and which tools convert a JPEG with corrupt entropy data, and writes
+them to ``.local/bench/images.json``. Figures only: never a test.
 Installs what is missing: ImageMagick and libvips-tools with apt-get, pyvips with pip (into this Python).
 """
 
@@ -93,16 +96,17 @@ def make_photos(workdir: Path, sizes: list[int]) -> tuple[list[Path], Path]:
 
 
 def worker(tool: str, out_dir: Path, files: list[Path], repeat: int) -> None:
-    if tool == "pipeline":
+    if tool in ("pipeline", "pipeline, 1 thread"):
         sys.path.insert(0, str(REPO / "services" / "images"))
         from imaging import convert
         from renditions import RenditionSpec
 
         specs = tuple(RenditionSpec(label, edge) for label, edge in EDGES.items())
+        threads = 1 if tool == "pipeline, 1 thread" else None  # None: the service's default
 
         def run(path: Path) -> None:
             with path.open("rb") as fp:
-                converted = convert(fp, specs, quality=QUALITY)
+                converted = convert(fp, specs, quality=QUALITY, threads=threads)
             for rendition in converted.renditions:
                 (out_dir / f"{path.stem}-{rendition.label}.jpg").write_bytes(rendition.data)
 
@@ -129,19 +133,28 @@ def worker(tool: str, out_dir: Path, files: list[Path], repeat: int) -> None:
 
     Image.new("RGB", (1800, 1200), (90, 120, 150)).save(warm_up, quality=90)
     run(warm_up)  # first-call costs (plugin registration, libjpeg init) are not per-image costs
-    times, failures = {}, {}
+    times, cpu_times, failures = {}, {}, {}
     for path in files:
-        runs = []
+        runs, cpu_runs = [], []
         try:
             for _ in range(repeat):
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 run(path)
                 runs.append((time.perf_counter() - started) * 1000)
-            times[path.name] = statistics.median(runs)
+                cpu_runs.append((time.process_time() - cpu_started) * 1000)  # every thread of the process
+            times[path.name], cpu_times[path.name] = statistics.median(runs), statistics.median(cpu_runs)
         except Exception as exc:  # a tool refusing a file is a result, not a crash
             failures[path.name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
     print(
-        json.dumps({"ms": times, "failed": failures, "peak_rss_kb": _rss_kb("VmHWM"), "baseline_rss_kb": baseline_rss})
+        json.dumps(
+            {
+                "ms": times,
+                "cpu_ms": cpu_times,
+                "failed": failures,
+                "peak_rss_kb": _rss_kb("VmHWM"),
+                "baseline_rss_kb": baseline_rss,
+            }
+        )
     )
 
 
@@ -166,14 +179,14 @@ def run_worker(tool: str, out_dir: Path, files: list[Path], repeat: int = 1) -> 
 # --- CLIs: one process per image (wall time, child's peak RSS) ----------------------------------------------------
 
 
-def run_cli(commands: list[list[str]], repeat: int) -> tuple[float, int, str | None]:
-    """Median wall time of ``repeat`` runs of the commands (in sequence), the children's peak RSS, any error.
+def run_cli(commands: list[list[str]], repeat: int) -> tuple[float, float, int, str | None]:
+    """Median wall and CPU time of ``repeat`` runs of the commands (in sequence), the children's peak RSS, any error.
 
     posix_spawn, not fork: a forked child would first count this process's pages in its own peak RSS.
     """
-    runs, peak, error = [], 0, None
+    runs, cpu_runs, peak, error = [], [], 0, None
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), 0.0
         for command in commands:
             log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-images-{os.getpid()}.err"
             with log_path.open("wb") as log_file, open(os.devnull, "wb") as devnull:
@@ -187,12 +200,13 @@ def run_cli(commands: list[list[str]], repeat: int) -> tuple[float, int, str | N
                     ],
                 )
                 _, status, usage = os.wait4(pid, 0)
-            peak = max(peak, usage.ru_maxrss)
+            peak, cpu = max(peak, usage.ru_maxrss), cpu + usage.ru_utime + usage.ru_stime
             if os.waitstatus_to_exitcode(status) != 0:
                 error = (log_path.read_text(errors="replace").strip().splitlines() or ["failed"])[-1][:160]
             log_path.unlink(missing_ok=True)
         runs.append((time.perf_counter() - started) * 1000)
-    return statistics.median(runs), peak, error
+        cpu_runs.append(cpu * 1000)
+    return statistics.median(runs), statistics.median(cpu_runs), peak, error
 
 
 def magick_commands(path: Path, out_dir: Path, size_hint: bool) -> list[list[str]]:
@@ -255,6 +269,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per image; the median is reported")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    from _common import machine, write_json  # here, not at the top: the workers' RSS stays their own
+
+    before = machine()
 
     ensure_tools()
     # Made in a child process, so this one stays small (its size would otherwise blur the CLIs' RSS).
@@ -269,9 +286,9 @@ def main() -> int:
     shutil.rmtree(out, ignore_errors=True)
 
     results: dict[str, dict] = {}
-    for tool in ("pipeline", "pyvips"):
-        outcome = run_worker(tool, out / tool, photos, args.repeat)
-        results[tool] = {"ms": outcome["ms"], "rss_kb": outcome["peak_rss_kb"], "failed": outcome["failed"]}
+    for tool in ("pipeline", "pipeline, 1 thread", "pyvips"):
+        outcome = run_worker(tool, out / tool.replace(", ", "-").replace(" ", "-"), photos, args.repeat)
+        results[tool] = {k: outcome[k] for k in ("ms", "cpu_ms", "failed")} | {"rss_kb": outcome["peak_rss_kb"]}
     for tool, make in (
         ("vipsthumbnail", lambda p, o: vipsthumbnail_commands(p, o)),
         ("magick -resize", lambda p, o: magick_commands(p, o, size_hint=False)),
@@ -279,13 +296,13 @@ def main() -> int:
     ):
         target = out / tool.replace(" ", "_").replace(":", "")
         target.mkdir(parents=True, exist_ok=True)
-        ms, peak, failed = {}, 0, {}
+        ms, cpu_ms, peak, failed = {}, {}, 0, {}
         for photo in photos:
-            elapsed, rss, error = run_cli(make(photo, target), args.repeat)
-            ms[photo.name], peak = elapsed, max(peak, rss)
+            elapsed, cpu, rss, error = run_cli(make(photo, target), args.repeat)
+            ms[photo.name], cpu_ms[photo.name], peak = elapsed, cpu, max(peak, rss)
             if error:
                 failed[photo.name] = error
-        results[tool] = {"ms": ms, "rss_kb": peak, "failed": failed}
+        results[tool] = {"ms": ms, "cpu_ms": cpu_ms, "rss_kb": peak, "failed": failed}
 
     total_mp = sum(megapixels.values())
     pipeline_mean = statistics.fmean(results["pipeline"]["ms"].values())
@@ -296,12 +313,16 @@ def main() -> int:
     )
     boxes = ", ".join(f"{k} {v}" for k, v in EDGES.items())
     print(f"renditions {boxes} px; JPEG q{QUALITY}, 4:2:0, progressive, stripped\n")
-    print("| tool | ms / image | ms / MP | peak RSS (MB) | time vs pipeline |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| tool | ms / image | CPU ms / image | ms / MP | peak RSS (MB) | time vs pipeline |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for tool, result in results.items():
         mean = statistics.fmean(result["ms"].values())
+        cpu_mean = statistics.fmean(result["cpu_ms"].values())
         per_mp = sum(result["ms"].values()) / total_mp
-        print(f"| {tool} | {mean:.0f} | {per_mp:.1f} | {result['rss_kb'] / 1024:.0f} | {mean / pipeline_mean:.2f}× |")
+        print(
+            f"| {tool} | {mean:.0f} | {cpu_mean:.0f} | {per_mp:.1f} | {result['rss_kb'] / 1024:.0f} "
+            f"| {mean / pipeline_mean:.2f}× |"
+        )
     print("\nper image (ms):")
     print("| photo | " + " | ".join(results) + " |")
     print("| --- |" + " ---: |" * len(results))
@@ -315,12 +336,24 @@ def main() -> int:
     vips_ratio = pipeline_mean / statistics.fmean(results["pyvips"]["ms"].values())
     magick_ratio = statistics.fmean(results["magick -resize"]["ms"].values()) / pipeline_mean
     print(f"\npipeline vs pyvips: {vips_ratio:.2f}× the time (target ≤ 1.0×)")
-    print(f"pipeline vs ImageMagick -resize: {magick_ratio:.1f}× faster (target ≥ 4×)")
+    single_ratio = statistics.fmean(results["magick -resize"]["ms"].values()) / statistics.fmean(
+        results["pipeline, 1 thread"]["ms"].values()
+    )
+    print(f"pipeline vs ImageMagick -resize: {magick_ratio:.2f}× faster (target ≥ 4×); on 1 thread {single_ratio:.2f}×")
 
+    summary: dict[str, object] = {
+        "photos": {p.name: megapixels[p.name] for p in photos},
+        "repeat": args.repeat,
+        "results": results,
+        "pipeline_vs_pyvips": vips_ratio,
+        "magick_resize_vs_pipeline": magick_ratio,
+        "magick_resize_vs_pipeline_1_thread": single_ratio,
+    }
     twelve = [p for p in photos if p.name == "photo-12mp.jpg"]
     if twelve:
         alone = run_worker("pipeline", out / "pipeline-12mp", twelve)
         delta = (alone["peak_rss_kb"] - alone["baseline_rss_kb"]) / 1024
+        summary["pipeline_12mp_rss_mb"] = delta
         print(
             f"pipeline on the 12 MP photo alone: peak RSS {alone['peak_rss_kb'] / 1024:.0f} MB for the process "
             f"(interpreter + Pillow + eventkit imports: {alone['baseline_rss_kb'] / 1024:.0f} MB), "
@@ -335,8 +368,9 @@ def main() -> int:
         ("vipsthumbnail", vipsthumbnail_commands(corrupt, out)),
         ("magick -resize", magick_commands(corrupt, out, size_hint=False)),
     ):
-        _, _, error = run_cli(commands, 1)
+        _, _, _, error = run_cli(commands, 1)
         print(f"- {tool}: " + (f"refused ({error})" if error else "converted"))
+    print(f"\nJSON: {write_json('images', summary | {'machine': before})}")
     return 0
 
 

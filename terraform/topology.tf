@@ -164,6 +164,10 @@ locals {
       },
       # Telemetry alert mail goes to the same address as the monitoring alerts.
       name == "notifications" && var.alert_email != null ? { ALERT_EMAIL = var.alert_email } : {},
+      # The image converter resizes and encodes on as many threads as its instance has whole vCPUs.
+      name == "images" && can(tonumber(local.service_settings[name].cpu)) ? {
+        IMAGE_THREADS = tostring(max(1, floor(tonumber(local.service_settings[name].cpu))))
+      } : {},
     )
   }
 

@@ -8,6 +8,7 @@
 | ``IMAGE_MAX_UPLOAD_BYTES`` | ``52428800`` (50 MiB) | larger objects are rejected before download |
 | ``IMAGE_MAX_PIXELS`` | ``100000000`` | larger images (by their header) are rejected before decoding |
 | ``IMAGE_CACHE_CONTROL`` | ``public, max-age=86400`` | ``Cache-Control`` of every rendition |
+| ``IMAGE_THREADS`` | the CPUs the process may use, at most 4 | threads one conversion's resizes and encodes may use |
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cpu_pool import default_threads
 from renditions import DEFAULT_SPECS, OutputFormat, RenditionSpec
 
 from eventkit.errors import ConfigError
@@ -32,6 +34,7 @@ class ImageSettings:
     max_upload_bytes: int = 50 * 1024 * 1024
     max_pixels: int = 100_000_000
     cache_control: str = "public, max-age=86400"
+    threads: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ImageSettings:
@@ -47,6 +50,7 @@ class ImageSettings:
         max_bytes = _int(env, "IMAGE_MAX_UPLOAD_BYTES", defaults.max_upload_bytes, 1, 5 * 1024**4, problems)
         max_pixels = _int(env, "IMAGE_MAX_PIXELS", defaults.max_pixels, 1, 2**31, problems)
         cache_control = env.get("IMAGE_CACHE_CONTROL") or defaults.cache_control
+        threads = _int(env, "IMAGE_THREADS", default_threads(), 1, 16, problems)
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
         return cls(
@@ -56,6 +60,7 @@ class ImageSettings:
             max_upload_bytes=max_bytes,
             max_pixels=max_pixels,
             cache_control=cache_control,
+            threads=threads,
         )
 
 

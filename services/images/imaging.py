@@ -7,7 +7,8 @@
 3. **Largest rendition**: ``reduce()`` by an integer factor then LANCZOS (``reducing_gap``), in the stored
    frame; *then* the EXIF orientation is applied and the embedded ICC profile converted to sRGB — both on the
    small image, never on a full-size copy.
-4. **Smaller renditions** are each made from the previous one.
+4. **Smaller renditions** are each made from the previous one. Large resizes run in strips on ``threads`` CPUs
+   (strip_resize.py: Pillow releases the GIL while it resamples).
 5. **Encode** with no metadata at all (no EXIF, GPS, XMP, ICC, comments): progressive JPEG for opaque images,
    WebP or PNG for images with transparent pixels.
 
@@ -17,15 +18,17 @@ Every way the data can fail to decode becomes an :class:`ImageRejectedError` wit
 from __future__ import annotations
 
 import io
+import os
 import struct
 import warnings
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import IO
 
 import pillow_heif
+from cpu_pool import default_threads, pool
+from malloc_tuning import retain_freed_memory
 from PIL import Image, ImageCms, UnidentifiedImageError
 from rejections import ImageRejectedError
 from renditions import (
@@ -37,8 +40,10 @@ from renditions import (
     plan_renditions,
     upright_size,
 )
+from strip_resize import resize
 
 pillow_heif.register_heif_opener()  # HEIC/HEIF as iPhones upload them
+retain_freed_memory()  # no page fault storm per conversion (malloc_tuning.py)
 Image.init()  # every plugin registered up front, so "not an image" and "not an accepted format" differ
 
 # Pillow's names for the accepted inputs. The JPEG plugin also opens JPEGs with a multi-picture extension, as
@@ -91,8 +96,12 @@ def convert(
     quality: int = 85,
     transparent_format: OutputFormat = "WEBP",
     max_pixels: int = 100_000_000,
+    threads: int | None = None,
 ) -> Converted:
-    """Every rendition of the image in ``fp`` (a seekable binary file); raises ImageRejectedError on bad input."""
+    """Every rendition of the image in ``fp`` (a seekable binary file); raises ImageRejectedError on bad input.
+
+    ``threads``: CPUs a large resize may use (default: those this process may run on, at most 4).
+    """
     source = open_checked(fp, max_pixels)
     stored_size, source_format = source.size, source.format or "unknown"
     if source_format in JPEG_FORMATS:
@@ -106,7 +115,8 @@ def convert(
     width, height = upright_size(*stored_size, orientation)
     plan = plan_renditions(width, height, specs)
     del source
-    renditions = list(_render(decoded, orientation, plan, quality, transparent_format))
+    workers = default_threads() if threads is None else threads
+    renditions = list(_render(decoded, orientation, plan, quality, transparent_format, workers))
     return Converted(source_format, width, height, renditions)
 
 
@@ -169,26 +179,30 @@ def _render(
     plan: list[PlannedRendition],
     quality: int,
     transparent_format: OutputFormat,
-) -> Iterator[EncodedRendition]:
+    threads: int,
+) -> list[EncodedRendition]:
     icc = decoded.info.get("icc_profile")
-    image = _resize(decoded, plan[0].stored_size(orientation))
+    image = resize(decoded, plan[0].stored_size(orientation), reducing_gap=REDUCING_GAP, threads=threads)
     del decoded  # only the largest rendition is kept from here on
     if orientation in _TRANSPOSE:
         image = image.transpose(_TRANSPOSE[orientation])
     image = _to_srgb(image, icc)
+    image.info = {}  # no metadata (EXIF, XMP, ICC, comments) reaches any rendition
     fmt = output_format(_has_transparency(image), transparent_format)
     if fmt == "JPEG" and image.mode not in ("RGB", "L"):
         image = image.convert("RGB")
+    # Each rendition is encoded on a pool thread while the next, smaller one is resized from it on the other CPUs.
+    encoding = []
     for index, planned in enumerate(plan):
         if index:
-            image = _resize(image, (planned.width, planned.height))
-        yield EncodedRendition(planned.label, image.width, image.height, fmt, encode(image, fmt, quality))
-
-
-def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    if image.size == size:
-        return image
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+            size = (planned.width, planned.height)
+            image = resize(image, size, reducing_gap=REDUCING_GAP, threads=max(1, threads - 1))
+        job = pool(threads).submit(encode, image, fmt, quality) if threads > 1 else None
+        encoding.append((planned.label, image, job))
+    return [
+        EncodedRendition(label, image.width, image.height, fmt, job.result() if job else encode(image, fmt, quality))
+        for label, image, job in encoding
+    ]
 
 
 def _working_mode(image: Image.Image) -> Image.Image:
@@ -237,13 +251,23 @@ def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTran
 
 
 def encode(image: Image.Image, fmt: OutputFormat, quality: int) -> bytes:
-    """Encode with no metadata: ``info`` is emptied so nothing (EXIF, XMP, ICC, comments) is carried over."""
-    image.info = {}
-    buffer = io.BytesIO()
-    if fmt == "JPEG":
-        image.save(buffer, "JPEG", quality=quality, progressive=True, optimize=True, subsampling="4:2:0")
-    elif fmt == "WEBP":
-        image.save(buffer, "WEBP", quality=quality, method=4)
-    else:
-        image.save(buffer, "PNG", optimize=False, compress_level=6)
-    return buffer.getvalue()
+    """Encode with no metadata: the caller empties ``info``, and no EXIF, XMP or ICC argument is passed.
+
+    Pillow holds the GIL while it encodes into a Python buffer but not while it writes to a file descriptor, so
+    the encoder writes to an anonymous in-memory file where the OS has them (Linux); elsewhere to a buffer.
+    """
+    with _scratch_file() as out:
+        if fmt == "JPEG":
+            image.save(out, "JPEG", quality=quality, progressive=True, optimize=True, subsampling="4:2:0")
+        elif fmt == "WEBP":
+            image.save(out, "WEBP", quality=quality, method=4)
+        else:
+            image.save(out, "PNG", optimize=False, compress_level=6)
+        out.seek(0)
+        return out.read()
+
+
+def _scratch_file() -> IO[bytes]:
+    if hasattr(os, "memfd_create"):
+        return os.fdopen(os.memfd_create("rendition", os.MFD_CLOEXEC), "w+b")
+    return io.BytesIO()

@@ -71,6 +71,7 @@ def make_renditions(obj: ObjectFinalized, ctx: HandlerContext) -> None:
                 quality=settings.quality,
                 transparent_format=settings.transparent_format,
                 max_pixels=settings.max_pixels,
+                threads=settings.threads,
             )
     except ImageRejectedError as rejection:
         return _reject(ctx, obj, rejection)

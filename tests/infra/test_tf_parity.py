@@ -231,6 +231,8 @@ def test_settings_env_and_names_follow_the_topology(tmp_path: Path, case: str) -
         expected = {"GOOGLE_CLOUD_PROJECT": PROJECT, "FUNCTION_TARGET": service.target}
         expected |= {env_var("TOPIC", t): t for t in service.publishes}
         expected |= {env_var("BUCKET", role): f"{PROJECT}-{topo.buckets[role].name}" for role in buckets}
+        if name == "images":  # one resize/encode thread per whole vCPU
+            expected["IMAGE_THREADS"] = str(int(float(values["service_settings"][name]["cpu"])))
         assert env == expected, name
         # a consumer of a bucket's notification topic reads that bucket
         for sub in topo.subscriptions_for(name):
@@ -265,3 +267,18 @@ def test_alert_email_reaches_the_notifications_service_and_no_other(tmp_path: Pa
 
     assert with_alert == {"notifications"}
     assert values["service_env"]["notifications"]["ALERT_EMAIL"] == "ops@shop.example"
+
+
+def test_the_image_converter_uses_a_thread_per_whole_vcpu(tmp_path: Path) -> None:
+    _, preset = evaluate(tmp_path / "preset", BIG_TOPOLOGY, {"project_id": PROJECT})
+    _, four = evaluate(
+        tmp_path / "four", BIG_TOPOLOGY, {"project_id": PROJECT, "service_settings": {"images": {"cpu": "4"}}}
+    )
+    _, milli = evaluate(
+        tmp_path / "milli", BIG_TOPOLOGY, {"project_id": PROJECT, "service_settings": {"images": {"cpu": "1000m"}}}
+    )
+
+    assert preset["service_env"]["images"]["IMAGE_THREADS"] == "2"
+    assert four["service_env"]["images"]["IMAGE_THREADS"] == "4"
+    assert "IMAGE_THREADS" not in milli["service_env"]["images"]  # the service then counts its CPUs itself
+    assert {name for name, env in preset["service_env"].items() if "IMAGE_THREADS" in env} == {"images"}
