@@ -53,7 +53,24 @@ BUS = "order-events"
 consumer = Consumer("inventory", topics=[BUS])
 
 
-@consumer.on(ORDER_PLACED)
+def _placed_documents(event: DomainEvent) -> list[str]:
+    """The documents a reservation reads and then writes: each product's stock, and the order's reservation."""
+    order: OrderPlaced = event.data  # type: ignore[assignment]
+    return [f"{PRODUCTS}/{line.sku}" for line in order.items] + [f"{RESERVATIONS}/{order.order_id}"]
+
+
+def _reserved_documents(event: DomainEvent) -> list[str]:
+    """The same for a cancellation or a sale: the products come from the reservation (read here, outside the
+    transaction, only to choose the locks; the transaction reads it again)."""
+    order_id: str = event.data.order_id  # type: ignore[attr-defined]
+    snapshot = consumer.db.collection(RESERVATIONS).document(order_id).get()
+    skus = [line["sku"] for line in snapshot.get("items") or []] if snapshot.exists else []
+    return [f"{PRODUCTS}/{sku}" for sku in skus] + [f"{RESERVATIONS}/{order_id}"]
+
+
+# Every handler reads and writes shared stock documents: deliveries touching the same ones queue in this
+# instance (serialize_on) instead of colliding in Firestore.
+@consumer.on(ORDER_PLACED, serialize_on=_placed_documents)
 def reserve_stock(event: DomainEvent, ctx: HandlerContext) -> None:
     order: OrderPlaced = event.data  # type: ignore[assignment]
     db, tx = ctx.db, ctx.transaction
@@ -96,7 +113,7 @@ def reserve_stock(event: DomainEvent, ctx: HandlerContext) -> None:
         _emit(ctx, order.order_id, INVENTORY_REJECTED, rejection)
 
 
-@consumer.on(ORDER_CANCELLED)
+@consumer.on(ORDER_CANCELLED, serialize_on=_reserved_documents)
 def release_stock(event: DomainEvent, ctx: HandlerContext) -> None:
     cancelled: OrderCancelled = event.data  # type: ignore[assignment]
     db, tx = ctx.db, ctx.transaction
@@ -139,7 +156,7 @@ def release_stock(event: DomainEvent, ctx: HandlerContext) -> None:
     _emit(ctx, cancelled.order_id, INVENTORY_RELEASED, {"items": released})
 
 
-@consumer.on(ORDER_CONFIRMED)
+@consumer.on(ORDER_CONFIRMED, serialize_on=_reserved_documents)
 def sell_stock(event: DomainEvent, ctx: HandlerContext) -> None:
     order_id: str = event.data.order_id  # type: ignore[attr-defined]
     db, tx = ctx.db, ctx.transaction

@@ -13,7 +13,7 @@ from typing import Any
 
 from api_routes import OrdersApi
 from order_store import ORDER_TOPIC
-from saga_handlers import HANDLED, on_outcome
+from saga_handlers import HANDLED, on_outcome, order_document
 
 from eventkit import Consumer
 from eventkit.http_api import Response, json_response
@@ -25,7 +25,8 @@ SWEEP_AFTER = timedelta(seconds=float(os.environ.get("OUTBOX_SWEEP_AFTER_SECONDS
 runtime = Consumer("order-saga", topics=[ORDER_TOPIC])
 orders_api = OrdersApi(runtime)
 for event_type in HANDLED:
-    runtime.on(event_type)(on_outcome)
+    # The inventory and payment outcomes of one order arrive together and both update the order document.
+    runtime.on(event_type, serialize_on=order_document)(on_outcome)
 
 
 def api(request: Any) -> Response:

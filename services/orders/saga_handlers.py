@@ -12,6 +12,11 @@ from eventkit import DomainEvent, HandlerContext, PermanentError
 from eventkit.catalog.orders import ORDER_CANCELLED, ORDER_CONFIRMED
 
 
+def order_document(event: DomainEvent) -> list[str]:
+    """The document every outcome of an order reads and then writes (Consumer.on(serialize_on=...))."""
+    return [f"{ORDERS}/{event.data.order_id}"]  # type: ignore[attr-defined]
+
+
 def on_outcome(event: DomainEvent, ctx: HandlerContext) -> None:
     from google.cloud import firestore
 

@@ -49,7 +49,12 @@ if os.environ.get("PAYMENT_GATEWAY", "simulated") != "simulated":
 gateway = SimulatedGateway(lambda: consumer.db, SimulatorSettings.from_env(os.environ))
 
 
-@consumer.on(ORDER_PLACED, exactly_once=False)
+def _payment_document(event: DomainEvent) -> list[str]:
+    """A charge and a cancellation of one order both update its payment document (Consumer.on(serialize_on=...))."""
+    return [f"{PAYMENTS}/{event.data.order_id}"]  # type: ignore[attr-defined]
+
+
+@consumer.on(ORDER_PLACED, exactly_once=False, serialize_on=_payment_document)
 def charge_order(event: DomainEvent, ctx: HandlerContext) -> None:
     order: OrderPlaced = event.data  # type: ignore[assignment]
     ref = ctx.db.collection(PAYMENTS).document(order.order_id)
@@ -64,7 +69,7 @@ def charge_order(event: DomainEvent, ctx: HandlerContext) -> None:
     ctx.transact(lambda c: _record_charge(c, ref, order, event.id, key, result))
 
 
-@consumer.on(ORDER_CANCELLED, exactly_once=False)
+@consumer.on(ORDER_CANCELLED, exactly_once=False, serialize_on=_payment_document)
 def refund_order(event: DomainEvent, ctx: HandlerContext) -> None:
     cancelled: OrderCancelled = event.data  # type: ignore[assignment]
     ref = ctx.db.collection(PAYMENTS).document(cancelled.order_id)

@@ -34,6 +34,7 @@ from eventkit.errors import MalformedDeliveryError, PayloadTooLargeError, Perman
 from eventkit.events import DomainEvent, EventCatalog
 from eventkit.failures import FailedDelivery, FailureRecorder
 from eventkit.idempotency import FirestoreLedger, Once, payload_hash
+from eventkit.keyed_locks import KeyedLocks
 from eventkit.outbox import Outbox, StagedEvent
 from eventkit.outcome import Outcome, Status, classify
 from eventkit.publish import Publisher
@@ -57,6 +58,7 @@ class HandlerContext:
     transaction: Any | None = None
     emitted: list[StagedEvent] = field(default_factory=list)
     duplicate: bool = False  # set by transact() when the ledger says this delivery was already handled
+    hold: tuple[str, ...] = ()  # the route's serialize_on names, held around transact()'s transaction
 
     @property
     def db(self) -> Any:
@@ -89,7 +91,7 @@ class HandlerContext:
         """For ``exactly_once=False`` handlers: run ``write(ctx)`` once per delivery key, atomically with the
         ledger entry (after any work outside Firestore, e.g. an idempotent gateway call), then publish what it
         emitted. A delivery whose write was already done is answered ``duplicate``."""
-        once = self.consumer.run_once(self.delivery, write)
+        once = self.consumer.run_once(self.delivery, write, hold=self.hold)
         self.duplicate = self.duplicate or once.duplicate
         return once
 
@@ -101,10 +103,15 @@ T = TypeVar("T")
 Handler = Callable[[Any, HandlerContext], Any]
 
 
+# The names of the documents a handler reads and then writes that other deliveries write too (hot documents).
+SerializeOn = Callable[[Any], Iterable[str]]
+
+
 @dataclass(frozen=True)
 class Route:
     handler: Handler
     exactly_once: bool
+    serialize_on: SerializeOn | None = None
 
 
 class Consumer:
@@ -124,6 +131,7 @@ class Consumer:
         self.name = name
         self.catalog = catalog
         self._routes: dict[str, Route] = {}
+        self._hot_documents = KeyedLocks()
         setup_logging(self.config.service, self.config.project)
 
     # Clients and stores are created on first use, once per process.
@@ -147,18 +155,25 @@ class Consumer:
     def publisher(self) -> Publisher:
         return Publisher(self.config, self.catalog)
 
-    def on(self, kind: str, *, exactly_once: bool = True) -> Callable[[Handler], Handler]:
+    def on(
+        self, kind: str, *, exactly_once: bool = True, serialize_on: SerializeOn | None = None
+    ) -> Callable[[Handler], Handler]:
         """Route ``kind`` (a catalog event type, or the storage finalize type) to the decorated handler.
 
         ``exactly_once=True`` runs the handler inside the ledger transaction (``ctx.transaction``): its
         Firestore writes and the ledger entry commit together. With ``False`` the handler guards its own
         effects, e.g. with ``consumer.ledger.side_effect_once``.
+
+        ``serialize_on(payload)`` names the shared documents the handler's transaction reads and then writes
+        (e.g. ``products/MUG-1``): deliveries naming the same document run their transactions one at a time in
+        this instance instead of colliding in Firestore (keyed_locks.py). The publish after the commit is not
+        held up.
         """
         if kind in self._routes:
             raise ValueError(f"{self.name}: {kind} already has a handler")
 
         def register(handler: Handler) -> Handler:
-            self._routes[kind] = Route(handler, exactly_once)
+            self._routes[kind] = Route(handler, exactly_once, serialize_on)
             return handler
 
         return register
@@ -228,18 +243,22 @@ class Consumer:
 
     def _run(self, route: Route, delivery: Delivery) -> Outcome:
         payload = delivery.event if delivery.event is not None else delivery.object
+        hold = tuple(route.serialize_on(payload)) if route.serialize_on else ()
         if not route.exactly_once:
-            ctx = HandlerContext(delivery, self)
+            ctx = HandlerContext(delivery, self, hold=hold)
             route.handler(payload, ctx)
             return Outcome(Status.DUPLICATE if ctx.duplicate else Status.PROCESSED)
-        once = self.run_once(delivery, lambda ctx: route.handler(payload, ctx))
+        once = self.run_once(delivery, lambda ctx: route.handler(payload, ctx), hold=hold)
         return Outcome(Status.DUPLICATE if once.duplicate else Status.PROCESSED)
 
-    def run_once(self, delivery: Delivery, write: Callable[[HandlerContext], T]) -> Once[T]:
+    def run_once(
+        self, delivery: Delivery, write: Callable[[HandlerContext], T], *, hold: Iterable[str] = ()
+    ) -> Once[T]:
         """``write`` and the ledger entry in one transaction; then publish the events it emitted.
 
         A duplicate publishes whatever that delivery's first run left unsent (a publish that failed after the
-        commit answered 503, and this redelivery is the retry).
+        commit answered 503, and this redelivery is the retry). ``hold``: shared documents the transaction
+        reads and writes (see ``on(serialize_on=...)``); their locks are held until the commit.
         """
         attempts: list[HandlerContext] = []
 
@@ -249,7 +268,8 @@ class Consumer:
             return write(ctx)
 
         digest = payload_hash(_payload_identity(delivery))
-        once = self.ledger.run_once(self.name, delivery.key, digest, in_transaction)
+        with self._hot_documents.hold(hold):
+            once = self.ledger.run_once(self.name, delivery.key, digest, in_transaction)
         if once.duplicate:
             self.outbox.publish_for_cause(f"{self.name}/{delivery.key}")
         elif attempts and attempts[-1].emitted:

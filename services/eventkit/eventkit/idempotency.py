@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from eventkit.errors import IdempotencyKeyConflictError, LeaseHeldError
+from eventkit.keyed_locks import KeyedLocks
 from eventkit.transactions import CONTENTION_BUDGET_SECONDS, run_transaction
 
 log = logging.getLogger(__name__)
@@ -137,29 +137,14 @@ class FirestoreLedger:
         self.ttl = ttl
         self.collection = collection
         self.contention_budget = contention_budget
-        self._locks: dict[str, tuple[threading.Lock, int]] = {}
-        self._locks_guard = threading.Lock()
+        self._in_flight = KeyedLocks()
 
     def _transact(self, attempt: Callable[[Any], T], what: str) -> T:
         return run_transaction(self.client, attempt, what, self.contention_budget)
 
-    @contextlib.contextmanager
-    def _single_flight(self, consumer: str, key: str) -> Iterator[None]:
+    def _single_flight(self, consumer: str, key: str) -> contextlib.AbstractContextManager[None]:
         """Duplicates arriving at one instance at once queue here instead of colliding in Firestore."""
-        name = f"{consumer}\0{key}"
-        with self._locks_guard:
-            lock, users = self._locks.get(name, (threading.Lock(), 0))
-            self._locks[name] = (lock, users + 1)
-        try:
-            with lock:
-                yield
-        finally:
-            with self._locks_guard:
-                lock, users = self._locks[name]
-                if users == 1:
-                    del self._locks[name]
-                else:
-                    self._locks[name] = (lock, users - 1)
+        return self._in_flight.hold([f"{consumer}\0{key}"])
 
     def _ref(self, consumer: str, key: str) -> Any:
         return self.client.collection(self.collection).document(ledger_document_id(consumer, key))

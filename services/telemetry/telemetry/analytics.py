@@ -32,8 +32,14 @@ log = logging.getLogger("telemetry")
 def consumer() -> Consumer:
     """The analytics consumer, built on first use (its configuration is checked then)."""
     readings_consumer = Consumer(ANALYTICS, topics=[ALERTS_TOPIC])
-    readings_consumer.on(TELEMETRY_READINGS)(record_readings)  # exactly once: inside the ledger transaction
+    # Exactly once, inside the ledger transaction; one device's batches queue here rather than collide on its
+    # device and window documents (the subscription does not order them).
+    readings_consumer.on(TELEMETRY_READINGS, serialize_on=device_documents)(record_readings)
     return readings_consumer
+
+
+def device_documents(event: DomainEvent) -> list[str]:
+    return [f"devices/{event.data.device_id}"]  # type: ignore[attr-defined]
 
 
 def record_readings(event: DomainEvent, ctx: HandlerContext) -> None:
