@@ -132,7 +132,8 @@ def _simulate(args: argparse.Namespace) -> int:
         rate=args.rate,
         seed=args.seed,
     )
-    return run_simulation(args.state_dir, plan, concurrency=args.concurrency, wait=args.wait)
+    run_simulation(args.state_dir, plan, concurrency=args.concurrency, wait=args.wait)
+    return 0
 
 
 def _watch(info: StackInfo) -> None:

@@ -92,11 +92,23 @@ class Outcome:
     rejected: int = 0
     requests: int = 0
     failed_requests: int = 0
+    unique: int = 0
+    sent_in_seconds: float = 0.0
+    counted_in_seconds: float | None = None  # with ``wait``: first request → every unique reading counted
+
+    @property
+    def ingest_per_second(self) -> float:
+        return self.sent / self.sent_in_seconds if self.sent_in_seconds else 0.0
+
+    @property
+    def end_to_end_per_second(self) -> float | None:
+        return self.unique / self.counted_in_seconds if self.counted_in_seconds else None
 
 
 def run_simulation(
     state_dir: Path, plan: Plan, *, concurrency: int = 4, wait: bool = False, wait_seconds: float = 300
-) -> int:
+) -> Outcome:
+    """Send the plan's readings to telemetry-ingest (and, with ``wait``, follow them into analytics' counts)."""
     import requests
 
     info = _stack(state_dir)
@@ -105,7 +117,7 @@ def run_simulation(
     step = timedelta(seconds=1 / plan.rate) if plan.rate else timedelta(milliseconds=50)
     unique = readings(plan, datetime.now(UTC) - plan.readings * step, rng)
     stream = sending_order(unique, plan, rng)
-    outcome = Outcome()
+    outcome = Outcome(unique=len(unique))
     session = requests.Session()
 
     counting = threading.Lock()
@@ -137,7 +149,7 @@ def run_simulation(
             futures.append(pool.submit(post, batch))
         for future in futures:
             future.result()  # a request that raised (connection refused ...) stops the run here
-    sent_in = time.monotonic() - started
+    sent_in = outcome.sent_in_seconds = time.monotonic() - started
     print(
         f"sent {outcome.sent} readings in {outcome.requests} requests in {sent_in:.2f} s "
         f"({outcome.sent / sent_in:.0f} readings/s): accepted {outcome.accepted}, rejected {outcome.rejected}, "
@@ -146,13 +158,13 @@ def run_simulation(
     if outcome.failed_requests:
         raise StackError(f"{outcome.failed_requests} requests were not accepted; see {info.log_file(INGEST_SERVICE)}")
     if not wait:
-        return 0
-    counted_in = _wait_until_counted(info, plan, len(unique), started, wait_seconds)
+        return outcome
+    counted_in = outcome.counted_in_seconds = _wait_until_counted(info, plan, len(unique), started, wait_seconds)
     print(
         f"analytics counted all {len(unique)} unique readings {counted_in:.2f} s after the first request: "
         f"{len(unique) / counted_in:.0f} readings/s end to end"
     )
-    return 0
+    return outcome
 
 
 def _wait_until_counted(info: StackInfo, plan: Plan, expected: int, started: float, seconds: float) -> float:
