@@ -11,7 +11,6 @@ musl) this does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -22,8 +21,8 @@ TRIM_THRESHOLD = 256 * 1024 * 1024
 def retain_freed_memory() -> bool:
     """Apply the thresholds once per process; True when the C library took them."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-        mallopt = libc.mallopt
+        # The process's own symbols (libc among them); find_library would run ldconfig at every start-up.
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int

@@ -313,3 +313,12 @@ def test_catalog_refuses_a_second_model_for_a_registered_type_but_allows_the_sam
 def test_empty_catalog_says_no_type_is_known():
     with pytest.raises(UnknownEventTypeError, match=r"known: none"):
         EventCatalog().model_for(ORDER_PLACED)
+
+
+def test_every_catalog_model_builds_its_validator() -> None:
+    # The models defer building their validators to first use (start-up time); build them all here, so a broken
+    # model fails the unit tests rather than a service's first delivery of that type.
+    for event_type in CATALOG.types:
+        model = CATALOG.model_for(event_type)
+        assert model.model_rebuild(force=True) is True, event_type
+        assert model.__pydantic_complete__, event_type
