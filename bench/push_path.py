@@ -39,10 +39,12 @@ from _common import (
     BENCH_OUT,
     REPO,
     client_env,
+    cpu_seconds,
     load,
     machine,
     machine_line,
     percentile,
+    process_group,
     running_stack,
     serve,
     write_json,
@@ -100,16 +102,38 @@ def ensure_topic(env: dict[str, str], topic: str) -> None:
         pubsub_v1.PublisherClient().create_topic(name=path)
 
 
-def run_http(label: str, source: Path, target: str, env: dict[str, str], n: int, c: int, log_dir: Path) -> dict:
+def cpu_per_event(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
+    return {name: round((after[name] - before[name]) * 1000 / n, 3) for name in before}
+
+
+def run_http(
+    label: str,
+    source: Path,
+    target: str,
+    env: dict[str, str],
+    n: int,
+    c: int,
+    log_dir: Path,
+    emulators: dict[str, int],
+) -> dict:
     served = serve(target, source, env, log=log_dir / f"{target}-{env.get('WORKERS', '1')}w.log")
     try:
         warm = load(served.port, "/", push_bodies(WARM_UP, f"warm-{target}"), HEADERS, c)
         if warm.errors:
             raise SystemExit(f"{label}: warm-up failed {warm.statuses}; see {served.log}")
-        result = load(served.port, "/", push_bodies(n, target), HEADERS, c)
+        bodies = push_bodies(n, target)
+
+        def cpu() -> dict[str, float]:
+            return {"service": cpu_seconds(process_group(served.process.pid))} | {
+                name: cpu_seconds(process_group(pid)) for name, pid in emulators.items()
+            }
+
+        before = cpu()
+        result = load(served.port, "/", bodies, HEADERS, c)
+        cpu_ms = cpu_per_event(before, cpu(), n)
     finally:
         served.stop()
-    summary = result.summary()
+    summary = result.summary() | {"cpu_ms_per_event": cpu_ms}
     print(
         f"  {label}: {summary['per_second']:.0f}/s p50 {summary['p50_ms']:.1f} ms p99 {summary['p99_ms']:.1f} ms "
         f"{summary['statuses']}",
@@ -118,7 +142,7 @@ def run_http(label: str, source: Path, target: str, env: dict[str, str], n: int,
     return {"row": label, "target": f"{source.name}:{target}", "workers": env.get("WORKERS", "1"), **summary}
 
 
-def run_direct(label: str, target: str, n: int, c: int) -> dict:
+def run_direct(label: str, target: str, n: int, c: int, emulators: dict[str, int]) -> dict:
     """``Consumer.run_once`` without HTTP: the ledger transaction (and the publish) alone, C threads."""
     sys.path.insert(0, str(APP))
     import main as app
@@ -137,11 +161,17 @@ def run_direct(label: str, target: str, n: int, c: int) -> dict:
         consumer.run_once(delivery, lambda ctx: route.handler(delivery.event, ctx))
         return (time.perf_counter() - started) * 1000
 
+    def cpu() -> dict[str, float]:
+        emulator_cpu = {name: cpu_seconds(process_group(pid)) for name, pid in emulators.items()}
+        return {"service": time.process_time()} | emulator_cpu
+
     with ThreadPoolExecutor(c) as pool:
         list(pool.map(one, push_bodies(WARM_UP, f"warm-direct-{target}")))
-        started = time.perf_counter()
-        latencies = list(pool.map(one, push_bodies(n, f"direct-{target}")))
+        bodies = push_bodies(n, f"direct-{target}")
+        before, started = cpu(), time.perf_counter()
+        latencies = list(pool.map(one, bodies))
         seconds = time.perf_counter() - started
+        cpu_ms = cpu_per_event(before, cpu(), n)
     row = {
         "row": label,
         "target": f"Consumer.run_once ({target}), in process",
@@ -152,6 +182,7 @@ def run_direct(label: str, target: str, n: int, c: int) -> dict:
         "per_second": round(n / seconds, 1),
         "p50_ms": round(percentile(latencies, 50), 2),
         "p99_ms": round(percentile(latencies, 99), 2),
+        "cpu_ms_per_event": cpu_ms,
     }
     print(
         f"  {label}: {row['per_second']:.0f}/s p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms", file=sys.stderr
@@ -174,15 +205,17 @@ def main() -> int:
         env = {**os.environ, **client_env(stack), "TOPIC_BENCH_EVENTS": "bench-events", "PYTHONUNBUFFERED": "1"}
         env.pop("K_SERVICE", None)
         ensure_topic(env, "bench-events")
+        emulators = {name: stack["pids"][name] for name in ("firestore", "pubsub")}  # process groups (JVM + wrapper)
         rows: list[dict[str, Any]] = []
         for workers in args.workers.split(","):
             for label, source, target in ROWS:
                 if label[1] in args.rows:
-                    rows.append(run_http(label, source, target, {**env, "WORKERS": workers}, args.n, args.c, log_dir))
+                    row_env = {**env, "WORKERS": workers}
+                    rows.append(run_http(label, source, target, row_env, args.n, args.c, log_dir, emulators))
         os.environ.update(env)
         direct = [
-            run_direct("(c') ledger transaction alone", "once", args.n, args.c),
-            run_direct("(d') transaction + publish alone", "full", args.n, args.c),
+            run_direct("(c') ledger transaction alone", "once", args.n, args.c, emulators),
+            run_direct("(d') transaction + publish alone", "full", args.n, args.c, emulators),
         ]
 
     print(f"\n{args.n} pushes per row at concurrency {args.c}, loopback; " + machine_line(info))
@@ -230,6 +263,32 @@ def main() -> int:
             f"{goal['a_cost_ms_per_event']:.2f} ms, (d) {goal['d_cost_ms_per_event']:.2f} ms, of which the "
             f"transaction + publish alone (d') {goal['store_cost_ms_per_event']:.2f} ms; (d) without it: "
             f"{adjusted:.2f}× (a)'s throughput (goal ≥ 0.5×); (d) p99 {full['p99_ms']:.1f} ms (goal < 50 ms)"
+        )
+    print("\nCPU per event (ms; user + system, from /proc): the served process group, and each emulator JVM\n")
+    print("| row | WORKERS | service | Firestore emulator | Pub/Sub emulator | service vs (a) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    cpu_base = first_base["cpu_ms_per_event"]["service"] if first_base else None
+    for row in rows + direct:
+        cpu_ms = row["cpu_ms_per_event"]
+        versus = f"{cpu_ms['service'] / cpu_base:.1f}×" if cpu_base else "-"
+        print(
+            f"| {row['row']} | {row['workers']} | {cpu_ms['service']:.2f} | {cpu_ms['firestore']:.2f} "
+            f"| {cpu_ms['pubsub']:.2f} | {versus} |"
+        )
+    if full and first_base and cpu_base:
+        # The service's own CPU per event, with what the transaction and publish cost this client in-process
+        # (d': the bench process's CPU per run_once, client libraries included) taken out; the emulators' CPU is
+        # the server side of the same work and is not the service's at all.
+        own = full["cpu_ms_per_event"]["service"] - direct[1]["cpu_ms_per_event"]["service"]
+        service_d = full["cpu_ms_per_event"]["service"]
+        goal["service_cpu_ms_per_event"] = {"a": cpu_base, "d": service_d, "d_minus_store": round(own, 3)}
+        goal["cpu_capacity_ratio_d_to_a"] = round(cpu_base / own, 3) if own > 0 else None
+        print(
+            f"\n(d) by CPU: the service spends {full['cpu_ms_per_event']['service']:.2f} ms per event against (a)'s "
+            f"{cpu_base:.2f}; without the client side of the transaction and publish ((d') in process: "
+            f"{direct[1]['cpu_ms_per_event']['service']:.2f} ms) {own:.2f} ms, i.e. "
+            + (f"{cpu_base / own:.2f}× (a)'s events per CPU-second" if own > 0 else "within noise of (a)")
+            + f"; the emulators add {full['cpu_ms_per_event']['firestore'] + full['cpu_ms_per_event']['pubsub']:.2f} ms"
         )
     path = write_json(
         "push_path",
