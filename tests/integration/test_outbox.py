@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import flask
 import pytest
 from google.cloud import firestore, pubsub_v1
+from waiting import wait_for
 
 from eventkit import Consumer, DomainEvent, HandlerContext
 from eventkit.catalog import CATALOG
@@ -131,3 +132,47 @@ def test_just_committed_event_is_published_without_reading_it_back(db: Any, clea
     assert (published, staged.event_id) == (1, event.id)
     assert _pull_ids(subscription) == [event.id]
     assert db.collection("outbox").document(event.id).get().get("sent") is True
+
+
+def test_batched_marks_are_written_together_soon_after_the_publishes(db: Any, clean_stack: dict[str, Any]) -> None:
+    topic_path = _topic_path(clean_stack["project"])
+    subscription = _create_topic_with_pull(topic_path)
+    outbox = Outbox(db, batch_marks=True)
+    assert outbox.sent_marks is not None
+    events = [new_event(CATALOG, INVENTORY_RESERVED, RESERVED, source="//tests") for _ in range(5)]
+
+    @firestore.transactional
+    def write(transaction: Any) -> Any:
+        return [outbox.add(transaction, topic_path, event, cause="tests/3") for event in events]
+
+    staged = write(db.transaction())
+    assert outbox.publish_committed(staged) == 5
+
+    assert sorted(_pull_ids(subscription)) == sorted(e.id for e in events)
+
+    def all_marked() -> list[Any] | None:
+        snapshots = [db.collection("outbox").document(e.id).get() for e in events]
+        return snapshots if all(s.get("sent") for s in snapshots) else None
+
+    marked = wait_for(all_marked, 5, "all five marked sent by the background writer")
+    assert all(d.get("message_id") and d.get("expires_at") for d in marked)
+
+
+def test_a_batch_of_marks_survives_a_missing_entry_and_flushes_past_the_commit_limit(db: Any) -> None:
+    outbox = Outbox(db, batch_marks=True)
+    marks = outbox.sent_marks
+    assert marks is not None
+    ids = [f"mark-{uuid.uuid4().hex}" for _ in range(520)]  # more than one commit's 500 writes
+    batch = db.batch()
+    for event_id in ids[:499]:
+        batch.set(db.collection("outbox").document(event_id), {"sent": False})
+    batch.commit()
+    for event_id in ids[499:]:
+        db.collection("outbox").document(event_id).set({"sent": False})
+    missing = f"mark-{uuid.uuid4().hex}"  # e.g. removed meanwhile: the others must still be marked
+
+    with marks._wake:  # queue without waking the writer, then flush here
+        marks._pending.extend((event_id, "m", datetime.now(UTC)) for event_id in [*ids, missing])
+    assert marks.flush() == 521
+
+    assert all(db.collection("outbox").document(event_id).get().get("sent") for event_id in ids)

@@ -149,7 +149,7 @@ class Consumer:
 
     @cached_property
     def outbox(self) -> Outbox:
-        return Outbox(self.db)
+        return Outbox(self.db, batch_marks=True)
 
     @cached_property
     def publisher(self) -> Publisher:

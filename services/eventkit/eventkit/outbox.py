@@ -1,7 +1,8 @@
 """Transactional outbox: no event is lost between a state change and its publish.
 
 A producer writes each event it owes into the ``outbox`` collection in the SAME Firestore transaction as the
-state change that caused it. After the commit it publishes the entries and marks them sent. If the process dies
+state change that caused it. After the commit it publishes the entries and marks them sent (a service's runtime
+queues the marks for a batched write: sent_marks.py). If the process dies
 or Pub/Sub is unavailable in between, the entry stays unsent and is published later by:
 
 - the next delivery of the same cause (a consumer that answered 503 is redelivered; its ledger says
@@ -24,6 +25,7 @@ from typing import Any
 from eventkit.errors import RetryableError
 from eventkit.events import DomainEvent, encode_for_pubsub
 from eventkit.publish import send
+from eventkit.sent_marks import SentMarks
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +52,20 @@ class SweepResult:
 
 
 class Outbox:
-    def __init__(self, client: Any, *, collection: str = OUTBOX_COLLECTION, publish_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        collection: str = OUTBOX_COLLECTION,
+        publish_timeout: float = 10.0,
+        batch_marks: bool = False,
+    ) -> None:
+        """``batch_marks``: :meth:`publish_committed` queues its "sent" marks for a batched write (sent_marks.py)
+        instead of writing each at once — what a service's runtime does; the sweeper's marks are always direct."""
         self.client = client
         self.collection = collection
         self.publish_timeout = publish_timeout
+        self.sent_marks = SentMarks(self._ref, client, retention=SENT_RETENTION) if batch_marks else None
 
     def _ref(self, event_id: str) -> Any:
         return self.client.collection(self.collection).document(event_id)
@@ -116,7 +128,10 @@ class Outbox:
             except RetryableError as exc:
                 failures.append(str(exc))
                 continue
-            self._mark_sent(self._ref(entry.event_id), message_id)
+            if self.sent_marks is not None:
+                self.sent_marks.add(entry.event_id, message_id)
+            else:
+                self._mark_sent(self._ref(entry.event_id), message_id)
             published += 1
         if failures:
             raise RetryableError(f"{len(failures)} outbox event(s) not published yet: {failures[0]}")
