@@ -7,7 +7,9 @@ go out together in one batched write (up to 500 per commit), which takes a Fires
 costs what a crash between publish and mark always cost: the sweeper publishes that event again, and consumers
 drop the duplicate by its CloudEvent id.
 
-One background thread per instance, started on first use; marks still pending at exit are written then.
+One background thread per instance, started on first use; marks still pending at exit are written then. The
+outbox queues marks only while other requests are publishing too (outbox.py): on Cloud Run, a background thread
+gets CPU only while some request is in flight.
 """
 
 from __future__ import annotations
