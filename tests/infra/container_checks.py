@@ -282,6 +282,9 @@ def _service_findings(
     port = _option(words, "--port")
     if port is None or "PORT" not in port:
         findings.append(f"--port must honour the PORT variable, got {port}")
+    writes_no_bytecode = any("PYTHONDONTWRITEBYTECODE" in env for env in final.values("ENV"))
+    if writes_no_bytecode and not any(re.search(r"\bcompileall\b.*/app", run) for run in final.values("RUN")):
+        findings.append("PYTHONDONTWRITEBYTECODE without compileall of /app: every cold start compiles the service")
     return findings
 
 

@@ -184,6 +184,7 @@ def _mutations() -> dict[str, tuple[str, str, str]]:
         "fixed port": ('--port=\\"${PORT:-8080}\\"', "--port=8080", "PORT"),
         "no eventkit": ("COPY services/eventkit/ ./eventkit/\n", "", "eventkit"),
         "no entry point": ('"exec functions-framework', '"exec gunicorn main:app', "functions-framework"),
+        "uncompiled code": ("RUN python -m compileall -q /app\n", "", "compileall"),
     }
 
 
