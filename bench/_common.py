@@ -115,6 +115,19 @@ def running_stack(state_dir: Path | None) -> Iterator[dict[str, Any]]:
         shutil.rmtree(temp, ignore_errors=True)
 
 
+def push_envelope(event_type: str, data: Mapping[str, Any], *, subscription: str, **event: Any) -> bytes:
+    """A Pub/Sub push body as the emulator sends it, carrying one catalog event (``event``: new_event's options)."""
+    import base64
+    import uuid
+
+    from eventkit.catalog import CATALOG
+    from eventkit.events import encode_for_pubsub, new_event
+
+    payload, attributes = encode_for_pubsub(new_event(CATALOG, event_type, dict(data), **event))
+    message = {"data": base64.b64encode(payload).decode(), "attributes": attributes, "messageId": uuid.uuid4().hex}
+    return json.dumps({"message": message, "subscription": subscription}).encode()
+
+
 def client_env(info: Mapping[str, Any]) -> dict[str, str]:
     return {
         "GOOGLE_CLOUD_PROJECT": info["project"],

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from _common import push_envelope
+
 JSON = {"Content-Type": "application/json"}
 
 
@@ -84,13 +86,9 @@ def first_request(service: str, project: str, buckets: Mapping[str, str]) -> Fir
 
 
 def _push(project: str, event_type: str, data: dict[str, Any]) -> bytes:
-    from eventkit.catalog import CATALOG
-    from eventkit.events import encode_for_pubsub, new_event
-
-    event = new_event(CATALOG, event_type, data, source="//bench/cold-start")
-    payload, attributes = encode_for_pubsub(event)
-    message = {"data": base64.b64encode(payload).decode(), "attributes": attributes, "messageId": uuid.uuid4().hex}
-    return json.dumps({"message": message, "subscription": f"projects/{project}/subscriptions/cold-start"}).encode()
+    return push_envelope(
+        event_type, data, subscription=f"projects/{project}/subscriptions/cold-start", source="//bench/cold-start"
+    )
 
 
 def _gone_upload(bucket: str) -> bytes:

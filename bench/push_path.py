@@ -21,8 +21,6 @@ concurrency (threads), for (c) and (d). Events/s, p50/p99 and the ratio of each 
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import logging
 import os
 import sys
@@ -45,6 +43,7 @@ from _common import (
     machine_line,
     percentile,
     process_group,
+    push_envelope,
     running_stack,
     serve,
     write_json,
@@ -64,7 +63,7 @@ HEADERS = {"Content-Type": "application/json"}
 def push_bodies(count: int, tag: str) -> list[bytes]:
     """Pub/Sub push envelopes as the emulator sends them, each carrying a distinct OrderPlaced event."""
     bodies = []
-    for index in range(count):
+    for _ in range(count):
         event_id = f"bench-{tag}-{uuid.uuid4().hex}"
         data = {
             "order_id": f"ord-{event_id}",
@@ -73,22 +72,16 @@ def push_bodies(count: int, tag: str) -> list[bytes]:
             "total": 1200,
             "currency": "EUR",
         }
-        attributes = {
-            "ce-specversion": "1.0",
-            "ce-id": event_id,
-            "ce-source": "//shop/services/orders",
-            "ce-type": "shop.order.placed.v1",
-            "ce-time": "2024-05-01T09:30:12.345Z",
-            "ce-subject": f"orders/ord-{event_id}",
-            "content-type": "application/json",
-        }
-        message = {
-            "attributes": attributes,
-            "data": base64.b64encode(json.dumps(data).encode()).decode(),
-            "messageId": str(10_000_000 + index),
-            "publishTime": "2024-05-01T09:30:12.901Z",
-        }
-        bodies.append(json.dumps({"message": message, "subscription": "projects/p/subscriptions/bench"}).encode())
+        bodies.append(
+            push_envelope(
+                "shop.order.placed.v1",
+                data,
+                subscription="projects/p/subscriptions/bench",
+                source="//shop/services/orders",
+                subject=f"orders/ord-{event_id}",
+                event_id=event_id,
+            )
+        )
     return bodies
 
 
