@@ -32,7 +32,7 @@ from urllib.parse import quote
 
 from eventkit.errors import IdempotencyKeyConflictError, LeaseHeldError
 from eventkit.keyed_locks import KeyedLocks
-from eventkit.transactions import CONTENTION_BUDGET_SECONDS, run_transaction
+from eventkit.transactions import CONTENTION_BUDGET_SECONDS, run_read_write
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,10 @@ def payload_hash(payload: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _record(snapshot: Any) -> IdempotencyRecord | None:
+    return IdempotencyRecord.from_document(snapshot.to_dict()) if snapshot.exists else None
+
+
 def ledger_document_id(consumer: str, key: str) -> str:
     """``consumer:key``, escaped for a Firestore document id; hashed if too long to be one."""
     doc_id = f"{quote(consumer, safe='')}:{quote(key, safe='')}"
@@ -139,8 +143,9 @@ class FirestoreLedger:
         self.contention_budget = contention_budget
         self._in_flight = KeyedLocks()
 
-    def _transact(self, attempt: Callable[[Any], T], what: str) -> T:
-        return run_transaction(self.client, attempt, what, self.contention_budget)
+    def _transact(self, ref: Any, attempt: Callable[[Any, list[Any]], T], what: str) -> T:
+        """Every ledger transaction starts by reading its entry: that read begins the transaction."""
+        return run_read_write(self.client, [ref], attempt, what, self.contention_budget)
 
     def _single_flight(self, consumer: str, key: str) -> contextlib.AbstractContextManager[None]:
         """Duplicates arriving at one instance at once queue here instead of colliding in Firestore."""
@@ -150,8 +155,7 @@ class FirestoreLedger:
         return self.client.collection(self.collection).document(ledger_document_id(consumer, key))
 
     def get(self, consumer: str, key: str) -> IdempotencyRecord | None:
-        snapshot = self._ref(consumer, key).get()
-        return IdempotencyRecord.from_document(snapshot.to_dict()) if snapshot.exists else None
+        return _record(self._ref(consumer, key).get())
 
     def run_once(self, consumer: str, key: str, payload_hash_: str, write: Callable[[Any], T]) -> Once[T]:
         """Run ``write(transaction)`` and record ``key`` as done, atomically; skip if already done.
@@ -159,14 +163,10 @@ class FirestoreLedger:
         ``write`` may run more than once (Firestore retries aborted transactions), so it must only read and
         write through the transaction it is given — no other side effects.
         """
-        from google.cloud import firestore
-
         ref = self._ref(consumer, key)
 
-        @firestore.transactional
-        def attempt(transaction: Any) -> Once[T]:
-            snapshot = ref.get(transaction=transaction)
-            existing = IdempotencyRecord.from_document(snapshot.to_dict()) if snapshot.exists else None
+        def attempt(transaction: Any, snapshots: list[Any]) -> Once[T]:
+            existing = _record(snapshots[0])
             now = datetime.now(UTC)
             decision = decide(existing, payload_hash_, now)
             if decision == "duplicate":
@@ -179,22 +179,18 @@ class FirestoreLedger:
             return Once(duplicate=False, result=result)
 
         with self._single_flight(consumer, key):
-            return self._transact(attempt, f"{consumer}/{key}")
+            return self._transact(ref, attempt, f"{consumer}/{key}")
 
     def acquire(self, consumer: str, key: str, payload_hash_: str, lease: timedelta) -> str | None:
         """Take the in-progress lease: a token if acquired, ``None`` if the key is already COMPLETED.
 
         Raises :class:`LeaseHeldError` (retryable) while another delivery holds a live lease.
         """
-        from google.cloud import firestore
-
         ref = self._ref(consumer, key)
         token = uuid.uuid4().hex
 
-        @firestore.transactional
-        def attempt(transaction: Any) -> str | None:
-            snapshot = ref.get(transaction=transaction)
-            existing = IdempotencyRecord.from_document(snapshot.to_dict()) if snapshot.exists else None
+        def attempt(transaction: Any, snapshots: list[Any]) -> str | None:
+            existing = _record(snapshots[0])
             now = datetime.now(UTC)
             decision = decide(existing, payload_hash_, now)
             if decision == "duplicate":
@@ -214,7 +210,7 @@ class FirestoreLedger:
             return token
 
         with self._single_flight(consumer, key):
-            return self._transact(attempt, f"{consumer}/{key}")
+            return self._transact(ref, attempt, f"{consumer}/{key}")
 
     def complete(self, consumer: str, key: str, token: str) -> None:
         """Mark the side effect done. If the lease had expired and was taken over, say so: that is the window
@@ -231,13 +227,10 @@ class FirestoreLedger:
 
     def release(self, consumer: str, key: str, token: str) -> None:
         """Give the lease back after a failed attempt, so the redelivery can retry at once."""
-        from google.cloud import firestore
-
         ref = self._ref(consumer, key)
 
-        @firestore.transactional
-        def attempt(transaction: Any) -> None:
-            snapshot = ref.get(transaction=transaction)
+        def attempt(transaction: Any, snapshots: list[Any]) -> None:
+            snapshot = snapshots[0]
             if (
                 snapshot.exists
                 and snapshot.get("status") == Status.IN_PROGRESS.value
@@ -245,7 +238,7 @@ class FirestoreLedger:
             ):
                 transaction.delete(ref)
 
-        self._transact(attempt, f"{consumer}/{key}")
+        self._transact(ref, attempt, f"{consumer}/{key}")
 
     @contextlib.contextmanager
     def side_effect_once(

@@ -4,16 +4,28 @@ Firestore locks the documents a transaction reads. Two transactions that read th
 write it abort each other ("Transaction lock timeout"); the client library retries at once, which can repeat
 the collision. Retrying with jitter spreads the attempts; past the budget the caller gets a
 :class:`RetryableError` (a consumer answers 503 and Pub/Sub redelivers; an API answers 503).
+
+Two ways in:
+
+- :func:`run_transaction` runs a ``@firestore.transactional`` function (BeginTransaction, the function's reads
+  and writes, Commit).
+- :func:`run_read_write` begins the transaction *with its first read* (BatchGetDocuments with
+  ``new_transaction``, as the protocol allows), so a read-then-write transaction costs two round trips instead of
+  three. The Python client always sends BeginTransaction first, so this one function drives the client's
+  transaction object itself (see :func:`_begin_with_reads`); the ledger runs every event through it.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from eventkit.errors import RetryableError
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CONTENTION_BUDGET_SECONDS = 30.0
@@ -23,13 +35,48 @@ def run_transaction(
     client: Any, attempt: Callable[[Any], T], what: str, budget: float = CONTENTION_BUDGET_SECONDS
 ) -> T:
     """Run a ``@firestore.transactional`` function until it commits, or raise RetryableError after ``budget``."""
+    return _retry_aborts(lambda: attempt(client.transaction(max_attempts=1)), what, budget)
+
+
+def run_read_write(
+    client: Any,
+    first_reads: Sequence[Any],
+    body: Callable[[Any, list[Any]], T],
+    what: str,
+    budget: float = CONTENTION_BUDGET_SECONDS,
+) -> T:
+    """``body(transaction, snapshots)`` in a transaction begun by reading ``first_reads``; commit what it wrote.
+
+    ``snapshots`` are those documents' snapshots in the order given. ``body`` may run more than once (aborts
+    are retried), so it must only read and write through the transaction. A body that writes nothing, or
+    raises, rolls the transaction back (releasing its locks at once).
+    """
+
+    def attempt() -> T:
+        transaction = client.transaction(max_attempts=1)
+        snapshots = _begin_with_reads(transaction, first_reads)
+        try:
+            result = body(transaction, snapshots)
+        except BaseException:
+            _rollback_quietly(transaction)
+            raise
+        if transaction._write_pbs:
+            transaction._commit()
+        else:
+            transaction._rollback()
+        return result
+
+    return _retry_aborts(attempt, what, budget)
+
+
+def _retry_aborts(attempt: Callable[[], T], what: str, budget: float) -> T:
     from google.api_core.exceptions import Aborted
 
     deadline = time.monotonic() + budget
     tries = 0
     while True:
         try:
-            return attempt(client.transaction(max_attempts=1))
+            return attempt()
         except (Aborted, ValueError) as exc:
             # The client reports a failed commit as ValueError("Failed to commit ...") from Aborted.
             if not (isinstance(exc, Aborted) or isinstance(exc.__cause__, Aborted)):
@@ -38,3 +85,39 @@ def run_transaction(
             if time.monotonic() >= deadline:
                 raise RetryableError(f"transaction for {what} kept aborting ({tries} tries)") from exc
             time.sleep(random.uniform(0, min(1.0, 0.02 * 2**tries)))
+
+
+def _begin_with_reads(transaction: Any, refs: Sequence[Any]) -> list[Any]:
+    """One BatchGetDocuments that begins ``transaction`` (read-write) and reads ``refs`` in it.
+
+    Uses the client's own request plumbing and response parser; its private names are pinned by
+    constraints.txt and exercised against the emulator by tests/integration/test_transactions.py.
+    """
+    from google.cloud.firestore_v1.base_client import _parse_batch_get
+    from google.cloud.firestore_v1.types import common
+
+    client = transaction._client
+    by_path = {ref._document_path: ref for ref in refs}
+    request = {
+        "database": client._database_string,
+        "documents": list(by_path),
+        "new_transaction": common.TransactionOptions(read_write=common.TransactionOptions.ReadWrite()),
+    }
+    snapshots: dict[str, Any] = {}
+    for response in client._firestore_api.batch_get_documents(request=request, metadata=client._rpc_metadata):
+        if response.transaction:
+            transaction._id = response.transaction
+        if response._pb.WhichOneof("result"):  # the emulator sends the transaction id in a response of its own
+            snapshot = _parse_batch_get(response, by_path, client)
+            snapshots[snapshot.reference._document_path] = snapshot
+    if not transaction.in_progress:
+        raise RuntimeError("Firestore answered a read with new_transaction without a transaction id")
+    return [snapshots[ref._document_path] for ref in refs]
+
+
+def _rollback_quietly(transaction: Any) -> None:
+    """Roll back after the body failed; the body's exception is the one worth raising."""
+    try:
+        transaction._rollback()
+    except Exception:  # the transaction's locks then expire on the server
+        log.warning("rollback failed", exc_info=True)
