@@ -1,4 +1,4 @@
-"""Start-up work deferred to first use: catalog domains, the package's runtime.
+"""Start-up work deferred to first use: catalog domains, the package's runtime, the storage object's validator.
 
 A lazily loaded catalog must answer every lookup exactly as one built with every domain at once.
 """
@@ -108,3 +108,11 @@ def test_importing_an_eventkit_module_does_not_import_the_consumer_runtime() -> 
     loaded = imported_after("import eventkit.errors")
     assert not {"eventkit.consumer", "eventkit.catalog", "pydantic"} & loaded
     assert "eventkit.consumer" in imported_after("from eventkit import Consumer")
+
+
+def test_the_storage_object_model_builds_its_validator() -> None:
+    # Deferred to the first storage delivery (only the images service gets those); a broken model fails here.
+    from eventkit.storage_object import ObjectFinalized
+
+    assert ObjectFinalized.model_rebuild(force=True) is True
+    assert ObjectFinalized.model_validate({"bucket": "b", "name": "n", "generation": "3"}).key == "b/n#3"
