@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -198,3 +199,34 @@ def test_a_batch_of_marks_survives_a_missing_entry_and_flushes_past_the_commit_l
     assert marks.flush() == 521
 
     assert all(db.collection("outbox").document(event_id).get().get("sent") for event_id in ids)
+
+
+def test_a_delivery_that_publishes_writes_one_log_line_carrying_the_message_ids(
+    db: Any, clean_stack: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = clean_stack["project"]
+    topic_id = f"t-{uuid.uuid4().hex[:10]}"
+    subscription = _create_topic_with_pull(f"projects/{project}/topics/{topic_id}")
+    consumer = Consumer(
+        f"test-{uuid.uuid4().hex[:6]}",
+        topics=["order-events"],
+        environ={"GOOGLE_CLOUD_PROJECT": project, "TOPIC_ORDER_EVENTS": topic_id},
+    )
+
+    @consumer.on(ORDER_PLACED)
+    def react(event: DomainEvent, ctx: HandlerContext) -> None:
+        ctx.emit("order-events", INVENTORY_RESERVED, RESERVED)
+
+    order = new_event(CATALOG, ORDER_PLACED, ORDER, source="//tests")
+    data, attributes = encode_for_pubsub(order)
+    body = {"message": {"data": base64.b64encode(data).decode(), "attributes": attributes, "messageId": "m2"}}
+    capsys.readouterr()
+    with flask.Flask("t").test_request_context("/", method="POST", json=body):
+        assert consumer.handle(flask.request)[1] == 200
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    info = [line for line in lines if line["severity"] == "INFO" and line.get("event_id") == order.id]
+    assert [line["message"] for line in info] == ["processed"]  # one line per delivery, no "published" line
+    [emitted_id] = _pull_ids(subscription)
+    assert list(info[0]["published_messages"]) == [emitted_id]
+    assert info[0]["published_messages"][emitted_id]  # the Pub/Sub message id

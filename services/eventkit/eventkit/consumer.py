@@ -273,7 +273,7 @@ class Consumer:
         if once.duplicate:
             self.outbox.publish_for_cause(f"{self.name}/{delivery.key}")
         elif attempts and attempts[-1].emitted:
-            self.outbox.publish_committed(attempts[-1].emitted)
+            self.outbox.publish_committed(attempts[-1].emitted, in_request_line=True)  # ids in the "processed" line
         return once
 
     def _reject(self, error: BaseException, failure: FailedDelivery) -> Outcome:

@@ -27,6 +27,7 @@ from eventkit.errors import RetryableError
 from eventkit.events import DomainEvent, encode_for_pubsub
 from eventkit.publish import send
 from eventkit.sent_marks import SentMarks
+from eventkit.structured_log import bind
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +115,12 @@ class Outbox:
             raise RetryableError(f"{len(failures)} outbox event(s) not published yet: {failures[0]}")
         return published
 
-    def publish_committed(self, staged: Iterable[StagedEvent]) -> int:
+    def publish_committed(self, staged: Iterable[StagedEvent], *, in_request_line: bool = False) -> int:
         """Publish events this process has just committed, without reading them back (one round trip less per
         event); raise RetryableError if any could not be. Each is marked sent after its publish.
+
+        ``in_request_line``: the message ids go into the current request's log context (``published_messages``,
+        event id → message id) for the request's own log line, instead of a "published" line each.
 
         With ``batch_marks``, the marks join the batch only while other requests are publishing too: then more
         traffic is coming and the batch is written within milliseconds. A request publishing alone writes its
@@ -126,13 +130,13 @@ class Outbox:
             self._publishing += 1
             batched = self.sent_marks is not None and self._publishing > 1
         try:
-            return self._publish_staged(staged, batched)
+            return self._publish_staged(staged, batched, in_request_line)
         finally:
             with self._publishing_guard:
                 self._publishing -= 1
 
-    def _publish_staged(self, staged: Iterable[StagedEvent], batched: bool) -> int:
-        published, failures = 0, []
+    def _publish_staged(self, staged: Iterable[StagedEvent], batched: bool, in_request_line: bool) -> int:
+        published, failures, message_ids = 0, [], {}
         for entry in staged:
             try:
                 message_id = send(
@@ -141,15 +145,19 @@ class Outbox:
                     entry.attributes,
                     ordering_key=entry.ordering_key,
                     timeout=self.publish_timeout,
+                    log_line=not in_request_line,
                 )
             except RetryableError as exc:
                 failures.append(str(exc))
                 continue
+            message_ids[entry.event_id] = message_id
             if batched and self.sent_marks is not None:
                 self.sent_marks.add(entry.event_id, message_id)
             else:
                 self._mark_sent(self._ref(entry.event_id), message_id)
             published += 1
+        if in_request_line and message_ids:
+            bind(published_messages=message_ids)
         if failures:
             raise RetryableError(f"{len(failures)} outbox event(s) not published yet: {failures[0]}")
         return published

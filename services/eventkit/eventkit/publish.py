@@ -63,8 +63,13 @@ def send(
     *,
     ordering_key: str | None = None,
     timeout: float = PUBLISH_TIMEOUT_SECONDS,
+    log_line: bool = True,
 ) -> str:
-    """Publish an already-encoded message (the outbox stores messages encoded) and wait for its id."""
+    """Publish an already-encoded message (the outbox stores messages encoded) and wait for its id.
+
+    ``log_line=False``: the caller reports the message id in its own log line (a consumer's one line per
+    delivery), so this one is written at DEBUG only.
+    """
     # Imported here, not at module level: google.api_core (and grpc under it) cost ~35 ms of every service's
     # cold start, and the first publish builds the Pub/Sub client, which imports them anyway.
     from google.api_core import exceptions as api_exceptions
@@ -79,7 +84,8 @@ def send(
             client.resume_publish(topic_path, ordering_key)
         what = f"{attributes.get('ce-type', 'message')} {attributes.get('ce-id', '')}".strip()
         raise RetryableError(f"publishing {what} to {topic_path} failed: {exc!r}") from exc
-    log.info(
+    log.log(
+        logging.INFO if log_line else logging.DEBUG,
         "published",
         extra={
             "fields": {
