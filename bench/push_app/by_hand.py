@@ -1,0 +1,67 @@
+"""Row (e) of the push-path benchmark: the bare function doing (d)'s Firestore and Pub/Sub work by hand.
+
+What the transaction and the publish cost on their own, served the same way: the same round trips as the
+runtime's ``full`` target (one BatchGetDocuments that begins the transaction and reads the ledger entry, one
+Commit with the effect, the ledger entry and the outbox entry, one Publish waited on) through the same client
+libraries, with none of the runtime: no envelope or catalog validation, no log line, no JSON answer, no "sent"
+mark. (e) minus (a) is the transaction's and publish's own per-event cost; (d) minus (e) is what the runtime adds.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from eventkit.transactions import run_read_write  # the same two Firestore round trips as the runtime's ledger
+
+TOPIC = "bench-events"
+_clients: dict[str, Any] = {}
+
+
+def _firestore() -> Any:
+    if "firestore" not in _clients:
+        from google.cloud import firestore
+
+        _clients["firestore"] = firestore.Client(project=os.environ["GOOGLE_CLOUD_PROJECT"])
+    return _clients["firestore"]
+
+
+def _publisher() -> Any:
+    if "publisher" not in _clients:
+        from google.cloud import pubsub_v1
+
+        _clients["publisher"] = pubsub_v1.PublisherClient()
+    return _clients["publisher"]
+
+
+def by_hand(request: Any) -> tuple[str, int]:
+    message = json.loads(request.get_data())["message"]
+    attributes = message["attributes"]
+    event_id = attributes["ce-id"]
+    order = json.loads(base64.b64decode(message["data"]))
+    db = _firestore()
+    ledger = db.collection("idempotency").document(f"bench-by-hand:{event_id}")
+    topic = f"projects/{os.environ['GOOGLE_CLOUD_PROJECT']}/topics/{TOPIC}"
+    out_id = f"{event_id}-out"
+    out_data = json.dumps({"order_id": order["order_id"], "total": order["total"], "currency": "EUR"})
+    out_attributes = {**attributes, "ce-id": out_id, "ce-type": "shop.order.confirmed.v1"}
+
+    def write(transaction: Any, snapshots: list[Any]) -> bool:
+        if snapshots[0].exists:
+            return False
+        now = datetime.now(UTC)
+        transaction.set(db.collection("bench-effects").document(event_id), {"order_id": order["order_id"]})
+        transaction.set(
+            ledger,
+            {"key": event_id, "status": "COMPLETED", "expires_at": now + timedelta(days=7), "completed_at": now},
+        )
+        outbox_entry = {"topic": topic, "data": out_data, "attributes": out_attributes, "sent": False}
+        transaction.set(db.collection("outbox").document(out_id), outbox_entry | {"created_at": now})
+        return True
+
+    if run_read_write(db, [ledger], write, event_id):
+        _publisher().publish(topic, out_data.encode(), **out_attributes).result(timeout=30)
+    return "", 204
