@@ -4,7 +4,8 @@ One event per source object version (bucket, name, generation): ``ImageProcessed
 wrote, or ``ImageRejected`` with the reason the upload can never be converted.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic would then evaluate every field annotation from its
+# string at class creation (orders: ~0.4 ms of its ~2 ms import); the catalog's types need no postponement.
 
 from typing import Literal
 

