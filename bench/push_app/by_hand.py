@@ -59,7 +59,8 @@ def by_hand(request: Any) -> tuple[str, int]:
             {"key": event_id, "status": "COMPLETED", "expires_at": now + timedelta(days=7), "completed_at": now},
         )
         outbox_entry = {"topic": topic, "data": out_data, "attributes": out_attributes, "sent": False}
-        transaction.set(db.collection("outbox").document(out_id), outbox_entry | {"created_at": now})
+        # Not the runtime's "outbox" collection: the stack's sweeper would publish these entries, never marked sent.
+        transaction.set(db.collection("bench-by-hand-outbox").document(out_id), outbox_entry | {"created_at": now})
         return True
 
     if run_read_write(db, [ledger], write, event_id):
