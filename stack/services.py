@@ -66,6 +66,7 @@ def service_env(
             "K_SERVICE": service.name,
             "PORT": str(port),
             "PYTHONUNBUFFERED": "1",  # log lines reach the log file as they happen
+            "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as in the container images (see a service's Dockerfile)
             # Local-only settings: mail goes to the stack's SMTP sink; the outbox sweeper (every few
             # seconds here) publishes what was left unsent for more than a few seconds.
             "SMTP_HOST": emulators["smtp"].rsplit(":", 1)[0],

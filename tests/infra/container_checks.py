@@ -285,6 +285,8 @@ def _service_findings(
     writes_no_bytecode = any("PYTHONDONTWRITEBYTECODE" in env for env in final.values("ENV"))
     if writes_no_bytecode and not any(re.search(r"\bcompileall\b.*/app", run) for run in final.values("RUN")):
         findings.append("PYTHONDONTWRITEBYTECODE without compileall of /app: every cold start compiles the service")
+    if not any("PYDANTIC_DISABLE_PLUGINS=__all__" in env for env in final.values("ENV")):
+        findings.append("ENV lacks PYDANTIC_DISABLE_PLUGINS=__all__: every cold start scans all packages for plugins")
     return findings
 
 

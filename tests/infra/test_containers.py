@@ -185,6 +185,7 @@ def _mutations() -> dict[str, tuple[str, str, str]]:
         "no eventkit": ("COPY services/eventkit/ ./eventkit/\n", "", "eventkit"),
         "no entry point": ('"exec functions-framework', '"exec gunicorn main:app', "functions-framework"),
         "uncompiled code": ("RUN python -m compileall -q /app\n", "", "compileall"),
+        "plugin scan": ("    PYDANTIC_DISABLE_PLUGINS=__all__ \\\n", "", "PYDANTIC_DISABLE_PLUGINS"),
     }
 
 
