@@ -1,6 +1,6 @@
 """Benchmark: cold start, bare functions-framework vs every service in topology.yaml.
 
-    .venv/bin/python bench/cold_start.py [--runs 5] [--state-dir .local] [--services orders,inventory]
+    .venv/bin/python bench/cold_start.py [--runs 7] [--state-dir .local] [--services orders,inventory]
 
 Each service is started as the stack starts it (``functions-framework --target T --signature-type http`` in its
 source folder, with ``stack.services.service_env``: the same environment, against the stack's emulators; a
@@ -9,9 +9,10 @@ the spawn to the first HTTP answer (``GET /robots.txt``, which functions-framewo
 module is imported and gunicorn's worker is up). Then, at once, one realistic first request
 (``bench/first_requests.py``: it reads or writes Firestore, publishes, reads Cloud Storage or sends mail, so it
 builds the Google clients the way a first user's request does), timed from the same spawn to its answer. Median
-of ``--runs`` runs each, and the ratio to the bare baseline (``bench/push_app/bare.py``, whose first request is a
-push it answers at once). Then ``python -X importtime -c 'import main'`` per source: the total and the top 10
-modules by cumulative import time. Figures only, never a test.
+of ``--runs`` runs each (the services taken in turn, bare included, run after run), and the ratio to the bare
+baseline (``bench/push_app/bare.py``, whose first request is a push it answers at once). Then
+``python -X importtime -c 'import main'`` per source: the total and the top 10 modules by cumulative import time.
+Figures only, never a test.
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ def answer_seconds(port: int, request: FirstRequest) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=5, help="starts per service; the median is reported")
+    parser.add_argument(
+        "--runs", type=int, default=7, help="starts per service, interleaved across services; the median is reported"
+    )
     parser.add_argument("--state-dir", type=Path, help="a running stack's state dir (default: start one)")
     parser.add_argument("--services", help="comma-separated subset of topology.yaml's services")
     args = parser.parse_args()
@@ -97,32 +100,37 @@ def main() -> int:
                 service, topology, project=stack["project"], port=0, emulators=stack["emulators"], base_env=os.environ
             )
             candidates.append((name, service.source / "main.py", service.target, env))
-        for name, source, target, env in candidates:
-            times, firsts = [], []
-            for run in range(args.runs):
-                request = first_request("bare" if target == "bare" else name, stack["project"], buckets)
+        times: dict[str, list[float]] = {name: [] for name, *_ in candidates}
+        firsts: dict[str, list[float]] = {name: [] for name, *_ in candidates}
+        requests: dict[str, Any] = {}
+        for run in range(args.runs):  # interleaved: a slow spell of the shared machine hits bare and services alike
+            for name, source, target, env in candidates:
+                kind = "bare" if target == "bare" else name
+                request = requests[name] = first_request(kind, stack["project"], buckets)
                 served = serve(target, source, env, log=log_dir / f"{name.replace(' ', '_')}-{run}.log")
                 try:
                     first = answer_seconds(served.port, request)
                 finally:
                     served.stop()
-                times.append(served.ready_seconds * 1000)
-                firsts.append((served.ready_seconds + first) * 1000)
+                times[name].append(served.ready_seconds * 1000)
+                firsts[name].append((served.ready_seconds + first) * 1000)
+        for name, source, target, env in candidates:
             imports = importtime(source, env)
             print(
-                f"  {name}: {statistics.median(times):.0f} ms (runs {[round(t) for t in times]}), "
-                f"first request answered at {statistics.median(firsts):.0f} ms, import {imports['total_ms']:.0f} ms",
+                f"  {name}: {statistics.median(times[name]):.0f} ms (runs {[round(t) for t in times[name]]}), "
+                f"first request answered at {statistics.median(firsts[name]):.0f} ms, "
+                f"import {imports['total_ms']:.0f} ms",
                 file=sys.stderr,
             )
             results.append(
                 {
                     "name": name,
                     "target": f"{source}:{target}",
-                    "ready_ms": times,
-                    "median_ms": round(statistics.median(times), 1),
-                    "first_request": request.what,
-                    "first_request_ms": firsts,
-                    "first_request_median_ms": round(statistics.median(firsts), 1),
+                    "ready_ms": times[name],
+                    "median_ms": round(statistics.median(times[name]), 1),
+                    "first_request": requests[name].what,
+                    "first_request_ms": firsts[name],
+                    "first_request_median_ms": round(statistics.median(firsts[name]), 1),
                     "importtime": imports,
                 }
             )
