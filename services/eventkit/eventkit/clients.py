@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the libraries are imported lazily: importing them costs cold-start time
     from google.cloud import firestore, pubsub_v1, storage
 
-# How long the Pub/Sub client holds a message for company before sending its batch. The library's 10 ms is paid
-# by every publish a request waits for (the outbox waits for the message id): at one event at a time it was
-# most of a publishing delivery's time (p50 16-18 ms; 6-7 ms with 2 ms), while at 16 in flight the larger
-# batches saved no measurable CPU (bench/push_path.py, docs/performance.md).
-PUBLISH_BATCH_LATENCY_SECONDS = 0.002
+# How long a Pub/Sub client holds a message for company before sending its batch; the caller waits that long for
+# the message id (the outbox must know a message is durable). Two clients: publishes made while other requests
+# are publishing go through the library's 10 ms batches (fewer, larger RPCs: less CPU under load); a request
+# publishing alone sends at once instead of waiting 10 ms for company that is not coming (bench/push_path.py,
+# docs/performance.md: one event at a time, p50 16-18 ms -> 6-7 ms).
+BATCH_LATENCY_SECONDS = {True: 0.01, False: 0.0}
 
 _lock = threading.Lock()
 _clients: dict[str, object] = {}
@@ -33,17 +34,19 @@ def firestore_client(project: str) -> firestore.Client:
     return _get(f"firestore:{project}", make)  # type: ignore[return-value]
 
 
-def publisher_client() -> pubsub_v1.PublisherClient:
+def publisher_client(*, batching: bool = True) -> pubsub_v1.PublisherClient:
+    """The process's Pub/Sub client: ``batching=False`` for one that sends each message at once."""
+
     def make() -> pubsub_v1.PublisherClient:
         from google.cloud import pubsub_v1
 
         # Ordering must be enabled on the client for ordering keys to be accepted at all.
         return pubsub_v1.PublisherClient(
-            batch_settings=pubsub_v1.types.BatchSettings(max_latency=PUBLISH_BATCH_LATENCY_SECONDS),
+            batch_settings=pubsub_v1.types.BatchSettings(max_latency=BATCH_LATENCY_SECONDS[batching]),
             publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True),
         )
 
-    return _get("publisher", make)  # type: ignore[return-value]
+    return _get("publisher" if batching else "publisher:unbatched", make)  # type: ignore[return-value]
 
 
 def storage_client(project: str) -> storage.Client:

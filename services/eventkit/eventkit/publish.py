@@ -64,8 +64,12 @@ def send(
     ordering_key: str | None = None,
     timeout: float = PUBLISH_TIMEOUT_SECONDS,
     log_line: bool = True,
+    batching: bool = True,
 ) -> str:
     """Publish an already-encoded message (the outbox stores messages encoded) and wait for its id.
+
+    ``batching=False`` when no other publish is under way in this process: the message is sent at once instead
+    of waiting for a batch to fill (clients.py).
 
     ``log_line=False``: the caller reports the message id in its own log line (a consumer's one line per
     delivery), so this one is written at DEBUG only.
@@ -74,7 +78,7 @@ def send(
     # cold start, and the first publish builds the Pub/Sub client, which imports them anyway.
     from google.api_core import exceptions as api_exceptions
 
-    client = publisher_client()
+    client = publisher_client(batching=batching)
     try:
         future = client.publish(topic_path, data, ordering_key=ordering_key or "", **attributes)
         message_id = future.result(timeout=timeout)
