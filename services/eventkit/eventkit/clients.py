@@ -15,10 +15,10 @@ if TYPE_CHECKING:  # the libraries are imported lazily: importing them costs col
     from google.cloud import firestore, pubsub_v1, storage
 
 # How long a Pub/Sub client holds a message for company before sending its batch; the caller waits that long for
-# the message id (the outbox must know a message is durable). Two clients: publishes made while other requests
-# are publishing go through the library's 10 ms batches (fewer, larger RPCs: less CPU under load); a request
-# publishing alone sends at once instead of waiting 10 ms for company that is not coming (bench/push_path.py,
-# docs/performance.md: one event at a time, p50 16-18 ms -> 6-7 ms).
+# the message id (the outbox must know a message is durable). Two clients: a publish made while others are under
+# way goes through the library's 10 ms batches (fewer, larger RPCs: less CPU under load); a publish alone is sent
+# at once instead of waiting 10 ms for company that is not coming (publish.send decides; bench/push_path.py,
+# docs/performance.md: one event at a time, a publishing delivery's p50 16-17 ms -> 4-5 ms).
 BATCH_LATENCY_SECONDS = {True: 0.01, False: 0.0}
 
 _lock = threading.Lock()

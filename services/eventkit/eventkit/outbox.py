@@ -122,14 +122,14 @@ class Outbox:
         ``in_request_line``: the message ids go into the current request's log context (``published_messages``,
         event id → message id) for the request's own log line, instead of a "published" line each.
 
-        While other requests are publishing too, more traffic is coming: the messages go into the Pub/Sub
-        client's batches, and (with ``batch_marks``) the marks into a batched write within milliseconds. A request
-        publishing alone sends its messages at once and writes its marks itself, so it waits for no company, and
-        on Cloud Run (CPU allocated only during requests) no mark waits for the next request.
+        With ``batch_marks``, the marks join the batch only while other requests are publishing too: then more
+        traffic is coming and the batch is written within milliseconds. A request publishing alone writes its
+        mark itself, so on Cloud Run (CPU allocated only during requests) no mark waits for the next request.
+        (The messages themselves follow the same rule in publish.send.)
         """
         with self._publishing_guard:
             self._publishing += 1
-            batched = self._publishing > 1
+            batched = self.sent_marks is not None and self._publishing > 1
         try:
             return self._publish_staged(staged, batched, in_request_line)
         finally:
@@ -147,7 +147,6 @@ class Outbox:
                     ordering_key=entry.ordering_key,
                     timeout=self.publish_timeout,
                     log_line=not in_request_line,
-                    batching=batched,
                 )
             except RetryableError as exc:
                 failures.append(str(exc))

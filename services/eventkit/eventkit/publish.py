@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from eventkit.clients import publisher_client
@@ -14,6 +15,28 @@ from eventkit.structured_log import current_trace
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 30.0
+
+
+class _InFlight:
+    """Publishes under way in this process: ``with`` one; ``others()`` says whether it has company."""
+
+    def __init__(self) -> None:
+        self._count, self._lock = 0, threading.Lock()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self._count -= 1
+
+    def others(self) -> bool:
+        with self._lock:
+            return self._count > 1
+
+
+_in_flight = _InFlight()
 
 
 class Publisher:
@@ -64,12 +87,11 @@ def send(
     ordering_key: str | None = None,
     timeout: float = PUBLISH_TIMEOUT_SECONDS,
     log_line: bool = True,
-    batching: bool = True,
 ) -> str:
     """Publish an already-encoded message (the outbox stores messages encoded) and wait for its id.
 
-    ``batching=False`` when no other publish is under way in this process: the message is sent at once instead
-    of waiting for a batch to fill (clients.py).
+    While another publish is under way in this process the message joins the Pub/Sub client's batches; alone,
+    it is sent at once instead of waiting for company (clients.py).
 
     ``log_line=False``: the caller reports the message id in its own log line (a consumer's one line per
     delivery), so this one is written at DEBUG only.
@@ -78,16 +100,17 @@ def send(
     # cold start, and the first publish builds the Pub/Sub client, which imports them anyway.
     from google.api_core import exceptions as api_exceptions
 
-    client = publisher_client(batching=batching)
-    try:
-        future = client.publish(topic_path, data, ordering_key=ordering_key or "", **attributes)
-        message_id = future.result(timeout=timeout)
-    except (api_exceptions.GoogleAPICallError, api_exceptions.RetryError, TimeoutError) as exc:
-        if ordering_key:
-            # After a failure the client pauses that ordering key until it is resumed.
-            client.resume_publish(topic_path, ordering_key)
-        what = f"{attributes.get('ce-type', 'message')} {attributes.get('ce-id', '')}".strip()
-        raise RetryableError(f"publishing {what} to {topic_path} failed: {exc!r}") from exc
+    with _in_flight:
+        client = publisher_client(batching=_in_flight.others())
+        try:
+            future = client.publish(topic_path, data, ordering_key=ordering_key or "", **attributes)
+            message_id = future.result(timeout=timeout)
+        except (api_exceptions.GoogleAPICallError, api_exceptions.RetryError, TimeoutError) as exc:
+            if ordering_key:
+                # After a failure the client pauses that ordering key until it is resumed.
+                client.resume_publish(topic_path, ordering_key)
+            what = f"{attributes.get('ce-type', 'message')} {attributes.get('ce-id', '')}".strip()
+            raise RetryableError(f"publishing {what} to {topic_path} failed: {exc!r}") from exc
     log.log(
         logging.INFO if log_line else logging.DEBUG,
         "published",
