@@ -52,6 +52,20 @@ def test_a_body_that_raises_rolls_back_and_releases_its_locks_at_once(db: Any) -
     assert ref.get().to_dict() == {"n": 2}
 
 
+def test_a_failed_commit_rolls_back_and_releases_its_locks_at_once(db: Any) -> None:
+    ref, taken = _doc(db, "commit-fails"), _doc(db, "taken")
+    ref.set({"n": 1})
+    taken.set({"n": 0})
+
+    with pytest.raises(Exception, match=r"already exists|ALREADY_EXISTS|409"):
+        run_read_write(db, [ref], lambda tx, snaps: tx.create(taken, {"n": 1}), "test")  # fails at the commit
+
+    started = time.monotonic()
+    run_read_write(db, [ref], lambda tx, snaps: tx.set(ref, {"n": 2}), "test")
+    assert time.monotonic() - started < 1.0
+    assert ref.get().to_dict() == {"n": 2}
+
+
 def test_a_body_that_writes_nothing_releases_its_locks_too(db: Any) -> None:
     ref = _doc(db, "read-only")
     ref.set({"n": 1})

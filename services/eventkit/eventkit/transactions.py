@@ -49,21 +49,22 @@ def run_read_write(
 
     ``snapshots`` are those documents' snapshots in the order given. ``body`` may run more than once (aborts
     are retried), so it must only read and write through the transaction. A body that writes nothing, or
-    raises, rolls the transaction back (releasing its locks at once).
+    raises, or whose commit fails, rolls the transaction back (releasing its locks at once: the emulator holds
+    an aborted transaction's read locks until then, and its rivals would wait for them).
     """
 
     def attempt() -> T:
         transaction = client.transaction(max_attempts=1)
-        snapshots = _begin_with_reads(transaction, first_reads)
         try:
+            snapshots = _begin_with_reads(transaction, first_reads)
             result = body(transaction, snapshots)
+            if transaction._write_pbs:
+                transaction._commit()
+            else:
+                transaction._rollback()
         except BaseException:
             _rollback_quietly(transaction)
             raise
-        if transaction._write_pbs:
-            transaction._commit()
-        else:
-            transaction._rollback()
         return result
 
     return _retry_aborts(attempt, what, budget)
@@ -116,7 +117,9 @@ def _begin_with_reads(transaction: Any, refs: Sequence[Any]) -> list[Any]:
 
 
 def _rollback_quietly(transaction: Any) -> None:
-    """Roll back after the body failed; the body's exception is the one worth raising."""
+    """Roll back after a failure, if the transaction is still open; the failure is the exception worth raising."""
+    if not transaction.in_progress:  # never begun, or already committed or rolled back
+        return
     try:
         transaction._rollback()
     except Exception:  # the transaction's locks then expire on the server
