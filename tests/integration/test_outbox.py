@@ -88,9 +88,8 @@ def test_entry_left_unsent_is_published_by_the_sweeper(db: Any, clean_stack: dic
     assert _pull_ids(subscription) == [event_id]
 
 
-def test_redelivered_cause_flushes_what_its_first_run_left_unsent(db: Any, clean_stack: dict[str, Any]) -> None:
-    project = clean_stack["project"]
-    topic_id = f"t-{uuid.uuid4().hex[:10]}"
+def _emitting_consumer(project: str, topic_id: str) -> Consumer:
+    """A consumer that answers each OrderPlaced by emitting one InventoryReserved to ``topic_id``."""
     consumer = Consumer(
         f"test-{uuid.uuid4().hex[:6]}",
         topics=["order-events"],
@@ -101,9 +100,19 @@ def test_redelivered_cause_flushes_what_its_first_run_left_unsent(db: Any, clean
     def react(event: DomainEvent, ctx: HandlerContext) -> None:
         ctx.emit("order-events", INVENTORY_RESERVED, RESERVED)
 
-    order = new_event(CATALOG, ORDER_PLACED, ORDER, source="//tests")
-    data, attributes = encode_for_pubsub(order)
-    body = {"message": {"data": base64.b64encode(data).decode(), "attributes": attributes, "messageId": "m1"}}
+    return consumer
+
+
+def _push_body(event: Any, message_id: str) -> dict[str, Any]:
+    data, attributes = encode_for_pubsub(event)
+    return {"message": {"data": base64.b64encode(data).decode(), "attributes": attributes, "messageId": message_id}}
+
+
+def test_redelivered_cause_flushes_what_its_first_run_left_unsent(db: Any, clean_stack: dict[str, Any]) -> None:
+    project = clean_stack["project"]
+    topic_id = f"t-{uuid.uuid4().hex[:10]}"
+    consumer = _emitting_consumer(project, topic_id)
+    body = _push_body(new_event(CATALOG, ORDER_PLACED, ORDER, source="//tests"), "m1")
     app = flask.Flask("t")
 
     with app.test_request_context("/", method="POST", json=body):
@@ -208,19 +217,9 @@ def test_a_delivery_that_publishes_writes_one_log_line_carrying_the_message_ids(
     project = clean_stack["project"]
     topic_id = f"t-{uuid.uuid4().hex[:10]}"
     subscription = _create_topic_with_pull(f"projects/{project}/topics/{topic_id}")
-    consumer = Consumer(
-        f"test-{uuid.uuid4().hex[:6]}",
-        topics=["order-events"],
-        environ={"GOOGLE_CLOUD_PROJECT": project, "TOPIC_ORDER_EVENTS": topic_id},
-    )
-
-    @consumer.on(ORDER_PLACED)
-    def react(event: DomainEvent, ctx: HandlerContext) -> None:
-        ctx.emit("order-events", INVENTORY_RESERVED, RESERVED)
-
+    consumer = _emitting_consumer(project, topic_id)
     order = new_event(CATALOG, ORDER_PLACED, ORDER, source="//tests")
-    data, attributes = encode_for_pubsub(order)
-    body = {"message": {"data": base64.b64encode(data).decode(), "attributes": attributes, "messageId": "m2"}}
+    body = _push_body(order, "m2")
     capsys.readouterr()
     with flask.Flask("t").test_request_context("/", method="POST", json=body):
         assert consumer.handle(flask.request)[1] == 200
