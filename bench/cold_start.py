@@ -3,15 +3,15 @@
     .venv/bin/python bench/cold_start.py [--runs 7] [--state-dir .local] [--services orders,inventory]
 
 Each service is started as the stack starts it (``functions-framework --target T --signature-type http`` in its
-source folder, with ``stack.services.service_env``: the same environment, against the stack's emulators; a
-fresh stack in a temp dir unless ``--state-dir`` names a running one) on a free port, and timed from just before
-the spawn to the first HTTP answer (``GET /robots.txt``, which functions-framework answers only once the target
-module is imported and gunicorn's worker is up). Then, at once, one realistic first request
-(``bench/first_requests.py``: it reads or writes Firestore, publishes, reads Cloud Storage or sends mail, so it
-builds the Google clients the way a first user's request does), timed from the same spawn to its answer. Median
-of ``--runs`` runs each (the services taken in turn, bare included, run after run), and the ratio to the bare
-baseline (``bench/push_app/bare.py``, whose first request is a push it answers at once). Then
-``python -X importtime -c 'import main'`` per source: the total and the top 10 modules by cumulative import time.
+source folder, with ``stack.services.service_env``: the same environment, against the stack's emulators; a fresh
+stack in a temp dir unless ``--state-dir`` names a running one; its code byte-compiled first, as the images ship it)
+on a free port, and timed from just before the spawn to the first HTTP answer (``GET /robots.txt``, which
+functions-framework answers only once the target module is imported and gunicorn's worker is up). Then, at once, one
+realistic first request (``bench/first_requests.py``: it reads or writes Firestore, publishes, reads Cloud Storage
+or sends mail, so it builds the Google clients the way a first user's request does), timed from the same spawn to
+its answer. Median of ``--runs`` runs each (the services taken in turn, bare included, run after run), and the ratio
+to the bare baseline (``bench/push_app/bare.py``, whose first request is a push it answers at once). Then ``python
+-X importtime -c 'import main'`` per source: the total and the top 10 modules by cumulative import time.
 Figures only, never a test.
 """
 
@@ -83,10 +83,11 @@ def main() -> int:
     args = parser.parse_args()
     info = machine()
 
-    from stack.services import service_env
+    from stack.services import compile_sources, service_env
     from stack.topology import load_topology
 
     topology = load_topology()
+    compile_sources(topology, extra=[BARE.parent])  # as the images ship them, and as `stack up` leaves them
     names = args.services.split(",") if args.services else list(topology.services)
     log_dir = BENCH_OUT / "cold_start-logs"
     results: list[dict[str, Any]] = []

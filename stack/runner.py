@@ -50,7 +50,13 @@ from stack.processes import (
     wait_until_ready,
 )
 from stack.seed import seed_catalog
-from stack.services import check_sources, functions_framework_executable, service_command, service_env
+from stack.services import (
+    check_sources,
+    compile_sources,
+    functions_framework_executable,
+    service_command,
+    service_env,
+)
 from stack.state import StackInfo, process_kind
 from stack.topology import Topology, load_topology
 
@@ -299,6 +305,7 @@ class Stack:
 
     def _start_services(self, topology: Topology, layout: PortLayout, addresses: Mapping[str, str]) -> None:
         executable = functions_framework_executable()
+        compile_sources(topology)
         for service in topology.services.values():
             port = layout.service(service.name)
             env = service_env(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -183,6 +184,16 @@ def test_stack_json_describes_the_running_stack(runner: Stack, project_dir: Path
     assert list(record["pids"]) == ["pubsub", "firestore", "storage", "smtp", "recorder"]
     assert all(group_is_alive(pid) for pid in record["pids"].values())
     assert all((project_dir / "state" / "logs" / f"{name}.log").is_file() for name in record["pids"])
+
+
+def test_service_sources_are_byte_compiled_as_in_the_images(runner: Stack, project_dir: Path) -> None:
+    # Python reads a .pyc only if its header records the source's current mtime and size.
+    source = project_dir / "app" / "main.py"
+    compiled = Path(importlib.util.cache_from_source(str(source)))
+    assert compiled.is_file(), "the stack should compile service sources even under PYTHONDONTWRITEBYTECODE"
+    header = compiled.read_bytes()[:16]
+    assert int.from_bytes(header[8:12], "little") == int(source.stat().st_mtime)
+    assert int.from_bytes(header[12:16], "little") == source.stat().st_size
 
 
 def test_status_reports_every_process_alive_and_answering(runner: Stack) -> None:
