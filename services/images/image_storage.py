@@ -17,7 +17,6 @@ import tempfile
 from dataclasses import dataclass
 from typing import IO, Any
 
-from google.api_core.exceptions import NotFound, PreconditionFailed
 from upload_checks import SOURCE_GENERATION_KEY
 
 from eventkit.errors import RetryableError
@@ -57,6 +56,8 @@ def object_info(client: Any, bucket: str, name: str, generation: int) -> ObjectI
 
 def download(client: Any, bucket: str, name: str, generation: int) -> IO[bytes] | None:
     """That exact generation, streamed into a spooled file positioned at 0; None if it no longer exists."""
+    from google.api_core.exceptions import NotFound  # here, not at module level: see write_rendition
+
     blob = client.bucket(bucket).blob(name, generation=generation, chunk_size=DOWNLOAD_CHUNK_BYTES)
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115 — the caller closes it
     try:
@@ -83,6 +84,10 @@ def write_rendition(
     source_generation: int,
 ) -> WrittenRendition:
     """Write once: absent → create; present from this source version → keep; from an older one → replace."""
+    # Imported here, not at module level: google.api_core (and grpc under it) is ~35 ms of the service's cold
+    # start, and the first delivery builds the Storage client, which imports it anyway (as eventkit.publish).
+    from google.api_core.exceptions import PreconditionFailed
+
     target = client.bucket(bucket)
     try:
         _upload(target, name, data, content_type, cache_control, metadata, if_generation_match=0)

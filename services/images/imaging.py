@@ -20,13 +20,13 @@ from __future__ import annotations
 import io
 import os
 import struct
+import threading
 import warnings
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import IO
 
-import pillow_heif
 from cpu_pool import default_threads, pool
 from malloc_tuning import retain_freed_memory
 from PIL import Image, ImageCms, UnidentifiedImageError
@@ -42,13 +42,15 @@ from renditions import (
 )
 from strip_resize import resize
 
-pillow_heif.register_heif_opener()  # HEIC/HEIF as iPhones upload them
 retain_freed_memory()  # no page fault storm per conversion (malloc_tuning.py)
-Image.init()  # every plugin registered up front, so "not an image" and "not an accepted format" differ
 
 # Pillow's names for the accepted inputs. The JPEG plugin also opens JPEGs with a multi-picture extension, as
-# many cameras write them (Pillow then says "MPO").
+# many cameras write them (Pillow then says "MPO"). Pillow loads its other plugins itself on the first open that
+# names one (WEBP, TIFF) or that its common ones do not recognise.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF")
+_ACCEPTED_BUT_HEIF = tuple(name for name in ACCEPTED_FORMATS if name != "HEIF")
+_heif_lock = threading.Lock()
+_heif_registered = threading.Event()
 JPEG_FORMATS = ("JPEG", "MPO")
 # reduce() by an integer factor while the remaining scale is at least this, then LANCZOS: Pillow's documented
 # speed/quality trade-off (2.0 is indistinguishable from a plain LANCZOS at these sizes, and far faster).
@@ -129,7 +131,7 @@ def open_checked(fp: IO[bytes], max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():  # the pixel limit is checked below, with this service's own limit
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(fp, formats=ACCEPTED_FORMATS)
+            image = Image.open(fp, formats=_accepted_formats(head))
     except Image.DecompressionBombError as exc:
         raise ImageRejectedError("too_many_pixels", str(exc)) from None
     except UnidentifiedImageError:
@@ -152,6 +154,21 @@ def open_checked(fp: IO[bytes], max_pixels: int) -> Image.Image:
             f"{image.format} header declares {width}×{height} = {width * height} pixels; the limit is {max_pixels}",
         )
     return image
+
+
+def _accepted_formats(head: bytes) -> tuple[str, ...]:
+    """The formats to try on a file starting with ``head``. pillow-heif's plugin loads libheif and its codecs
+    (~25 ms): only the first file that may be HEIF pays for it, so an instance that only sees JPEG and PNG
+    never does, and the service is ready sooner."""
+    # HEIC/HEIF (as iPhones upload them) are ISO base media files: their "ftyp" box starts at byte 4.
+    if head[4:8] == b"ftyp" and not _heif_registered.is_set():
+        with _heif_lock:
+            if not _heif_registered.is_set():
+                import pillow_heif
+
+                pillow_heif.register_heif_opener()
+                _heif_registered.set()
+    return ACCEPTED_FORMATS if _heif_registered.is_set() else _ACCEPTED_BUT_HEIF
 
 
 def exif_orientation(image: Image.Image) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,8 @@ import image_samples as samples
 from imaging import Converted, convert
 from rejections import ImageRejectedError
 from renditions import DEFAULT_SPECS, RenditionSpec
+
+IMAGES_SOURCE = Path(__file__).resolve().parents[2] / "services" / "images"
 
 
 def _convert(data: bytes, **options: object) -> Converted:
@@ -191,6 +195,37 @@ def test_heic_as_iphones_upload_it_converts() -> None:
     ]
     colours = samples.quadrant_colours(_open(converted.renditions[0].data))
     assert samples.close(colours["top_left"], samples.QUADRANTS["top_left"], 40)
+
+
+def test_libheif_is_loaded_only_once_a_file_may_be_heif(tmp_path: Path) -> None:
+    # A fresh process: this one has the plugin already (the HEIC sample is made with it).
+    (tmp_path / "photo.jpg").write_bytes(samples.photo_jpeg(320, 240))
+    (tmp_path / "notes.jpg").write_bytes(b"just some notes, saved as photo.jpg\n" * 10)
+    (tmp_path / "photo.heic").write_bytes(samples.heic(320, 240))
+    script = textwrap.dedent(
+        """
+        import sys
+        from pathlib import Path
+        from imaging import convert
+        from rejections import ImageRejectedError
+        from renditions import DEFAULT_SPECS
+
+        def outcome(name):
+            with open(Path(sys.argv[1], name), "rb") as fp:
+                try:
+                    return convert(fp, DEFAULT_SPECS).source_format
+                except ImageRejectedError as rejection:
+                    return rejection.reason
+
+        seen = [outcome("photo.jpg"), outcome("notes.jpg"), str("pillow_heif" in sys.modules)]
+        print(*seen, outcome("photo.heic"), "pillow_heif" in sys.modules)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], cwd=IMAGES_SOURCE, capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.split() == ["JPEG", "not_an_image", "False", "HEIF", "True"]
 
 
 def test_a_camera_jpeg_with_corrupt_entropy_data_still_converts() -> None:
