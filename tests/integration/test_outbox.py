@@ -244,25 +244,30 @@ def test_a_lone_publish_is_sent_at_once_and_concurrent_ones_are_batched(
     for _ in range(3):
         event = new_event(CATALOG, INVENTORY_RESERVED, RESERVED, source="//tests")
         staged.append(firestore.transactional(lambda tx, e=event: outbox.add(tx, topic_path, e))(db.transaction()))
-    real_client, calls = eventkit.publish.publisher_client, []
+    real = {"now": eventkit.publish._publish_now, "batched": eventkit.publish._publish_batched}
+    calls: list[str] = []
     second_started = threading.Event()
     second = threading.Thread(target=outbox.publish_committed, args=([staged[1]],))
 
-    def spy(*, batching: bool = True) -> Any:
-        calls.append(batching)
-        if len(calls) == 1:  # the first request is still publishing when the second one starts
-            second.start()
-            assert second_started.wait(10)
-        else:
-            second_started.set()
-        return real_client(batching=batching)
+    def spy(path: str) -> Any:
+        def publish(*args: Any) -> str:
+            calls.append(path)
+            if len(calls) == 1:  # the first request is still publishing when the second one starts
+                second.start()
+                assert second_started.wait(10)
+            else:
+                second_started.set()
+            return real[path](*args)
 
-    monkeypatch.setattr(eventkit.publish, "publisher_client", spy)
+        return publish
+
+    monkeypatch.setattr(eventkit.publish, "_publish_now", spy("now"))
+    monkeypatch.setattr(eventkit.publish, "_publish_batched", spy("batched"))
     outbox.publish_committed([staged[0]])
     second.join(timeout=30)
     outbox.publish_committed([staged[2]])
 
-    assert calls == [False, True, False]  # alone: at once; while another publishes: batched; alone again
+    assert calls == ["now", "batched", "now"]  # alone: at once; while another publishes: batched; alone again
     received: list[str] = []
     wait_for(lambda: received.extend(_pull_ids(subscription)) or len(received) >= 3, what="3 messages")
     assert sorted(received) == sorted(entry.event_id for entry in staged)

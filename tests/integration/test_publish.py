@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from google.cloud import pubsub_v1
 
 from eventkit.catalog import CATALOG, ORDER_PLACED
 from eventkit.config import Config
+from eventkit.errors import RetryableError
 from eventkit.events import decode_pubsub_attributes
 from eventkit.publish import Publisher
 from eventkit.structured_log import log_context
@@ -80,3 +82,23 @@ def test_republishing_with_the_same_event_id_keeps_the_id(stack: dict[str, Any])
     publisher.publish("order-events", event)
 
     assert dict(_pull_one(subscription).attributes)["ce-id"] == "fixed-id-1"
+
+
+def test_a_lone_publish_carries_its_ordering_key(stack: dict[str, Any]) -> None:
+    topic, subscription = _topic_with_pull_subscription(stack["project"])
+    config = Config(project=stack["project"], service="orders", topics={"order-events": topic})
+    publisher = Publisher(config, CATALOG)
+
+    message_id = publisher.publish("order-events", publisher.event(ORDER_PLACED, ORDER), ordering_key="orders/o-1")
+
+    received = _pull_one(subscription)
+    assert (received.message_id, received.ordering_key) == (message_id, "orders/o-1")
+
+
+def test_a_publish_to_a_missing_topic_is_a_retryable_error_naming_the_event(stack: dict[str, Any]) -> None:
+    config = Config(project=stack["project"], service="orders", topics={"order-events": f"gone-{uuid.uuid4().hex}"})
+    publisher = Publisher(config, CATALOG)
+    event = publisher.event(ORDER_PLACED, ORDER)
+
+    with pytest.raises(RetryableError, match=f"publishing {ORDER_PLACED} {event.id} to .*gone-.* failed: NotFound"):
+        publisher.publish("order-events", event, timeout=5)
