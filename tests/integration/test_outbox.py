@@ -178,8 +178,8 @@ def test_marks_of_concurrent_requests_are_batched_and_written_soon(db: Any, clea
     outbox = Outbox(db, batch_marks=True)
     staged = _stage_many(db, outbox, topic_path, 5)
 
-    outbox._publishing = 1  # another request is publishing at the same time
-    assert outbox.publish_committed(staged) == 5
+    with outbox._publishing:  # another request is publishing at the same time
+        assert outbox.publish_committed(staged) == 5
 
     assert sorted(_pull_ids(subscription)) == sorted(entry.event_id for entry in staged)
     assert outbox.sent_marks is not None and outbox.sent_marks._thread is not None  # queued, not written inline

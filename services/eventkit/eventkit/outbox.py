@@ -17,7 +17,6 @@ CloudEvent id, which is the entry's id.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +24,7 @@ from typing import Any
 
 from eventkit.errors import RetryableError
 from eventkit.events import DomainEvent, encode_for_pubsub
+from eventkit.in_flight import InFlight
 from eventkit.publish import send
 from eventkit.sent_marks import SentMarks
 from eventkit.structured_log import bind
@@ -68,7 +68,7 @@ class Outbox:
         self.collection = collection
         self.publish_timeout = publish_timeout
         self.sent_marks = SentMarks(self._ref, client, retention=SENT_RETENTION) if batch_marks else None
-        self._publishing, self._publishing_guard = 0, threading.Lock()  # requests in publish_committed now
+        self._publishing = InFlight()  # calls of publish_committed under way
 
     def _ref(self, event_id: str) -> Any:
         return self.client.collection(self.collection).document(event_id)
@@ -127,14 +127,9 @@ class Outbox:
         mark itself, so on Cloud Run (CPU allocated only during requests) no mark waits for the next request.
         (The messages themselves follow the same rule in publish.send.)
         """
-        with self._publishing_guard:
-            self._publishing += 1
-            batched = self.sent_marks is not None and self._publishing > 1
-        try:
+        with self._publishing:
+            batched = self.sent_marks is not None and self._publishing.others()
             return self._publish_staged(staged, batched, in_request_line)
-        finally:
-            with self._publishing_guard:
-                self._publishing -= 1
 
     def _publish_staged(self, staged: Iterable[StagedEvent], batched: bool, in_request_line: bool) -> int:
         published, failures, message_ids = 0, [], {}

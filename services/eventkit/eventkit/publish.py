@@ -4,40 +4,19 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 from typing import Any
 
 from eventkit.clients import publisher_client
 from eventkit.config import Config
 from eventkit.errors import RetryableError
 from eventkit.events import DomainEvent, EventCatalog, encode_for_pubsub, new_event
+from eventkit.in_flight import InFlight
 from eventkit.structured_log import current_trace
 
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 30.0
-
-
-class _InFlight:
-    """Publishes under way in this process: ``with`` one; ``others()`` says whether it has company."""
-
-    def __init__(self) -> None:
-        self._count, self._lock = 0, threading.Lock()
-
-    def __enter__(self) -> None:
-        with self._lock:
-            self._count += 1
-
-    def __exit__(self, *_: object) -> None:
-        with self._lock:
-            self._count -= 1
-
-    def others(self) -> bool:
-        with self._lock:
-            return self._count > 1
-
-
-_in_flight = _InFlight()
+_publishes = InFlight()  # send() calls under way in this process
 
 
 class Publisher:
@@ -101,9 +80,9 @@ def send(
     # cold start, and the first publish builds the Pub/Sub client, which imports them anyway.
     from google.api_core import exceptions as api_exceptions
 
-    with _in_flight:
+    with _publishes:
         client = publisher_client()
-        publish = _publish_batched if _in_flight.others() else _publish_now
+        publish = _publish_batched if _publishes.others() else _publish_now
         try:
             message_id = publish(client, topic_path, data, attributes, ordering_key or "", timeout)
         except (api_exceptions.GoogleAPICallError, api_exceptions.RetryError, TimeoutError) as exc:
