@@ -322,3 +322,15 @@ def test_every_catalog_model_builds_its_validator() -> None:
         model = CATALOG.model_for(event_type)
         assert model.model_rebuild(force=True) is True, event_type
         assert model.__pydantic_complete__, event_type
+
+
+@pytest.mark.parametrize("attribute", ["ce-id", "ce-source", "ce-type"])
+def test_a_binary_event_without_a_required_attribute_is_refused_naming_it(attribute: str) -> None:
+    data, attributes = encode_for_pubsub(placed())
+    del attributes[attribute]
+
+    # Not the SDK's "Failed to find specversion", which it says for any of them.
+    with pytest.raises(MalformedDeliveryError, match=f"required attribute\\(s\\) '{attribute}' missing"):
+        decode_pubsub_attributes(CATALOG, attributes, data)
+    with pytest.raises(MalformedDeliveryError, match=f"'{attribute}' missing"):
+        decode_cloudevent(CATALOG, {k.upper(): v for k, v in attributes.items()}, data)

@@ -128,8 +128,20 @@ def encode_for_pubsub(event: DomainEvent) -> tuple[bytes, dict[str, str]]:
     return body, {name.lower(): str(value) for name, value in headers.items()}
 
 
+_BINARY_REQUIRED = ("id", "source", "type")  # besides specversion, whose presence marks binary mode
+
+
 def decode_cloudevent(catalog: EventCatalog, headers: Mapping[str, str], body: bytes) -> DomainEvent:
     """An HTTP request (binary or structured CloudEvent) -> a validated domain event."""
+    lowered = {name.lower() for name in headers}
+    if "ce-specversion" in lowered:
+        # Binary mode: the SDK reports any missing required attribute as "Failed to find specversion".
+        missing = [f"ce-{name}" for name in _BINARY_REQUIRED if f"ce-{name}" not in lowered]
+        if missing:
+            raise MalformedDeliveryError(
+                f"not a valid CloudEvent: required attribute(s) {', '.join(map(repr, missing))} missing "
+                "(binary mode: each attribute is a ce-* header or Pub/Sub attribute)"
+            )
     try:
         cloud_event = from_http(dict(headers), body, data_unmarshaller=json_data)
     except (GenericException, ValueError, TypeError, RecursionError) as exc:
