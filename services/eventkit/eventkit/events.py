@@ -145,6 +145,8 @@ def decode_cloudevent(catalog: EventCatalog, headers: Mapping[str, str], body: b
     try:
         cloud_event = from_http(dict(headers), body, data_unmarshaller=json_data)
     except (GenericException, ValueError, TypeError, RecursionError) as exc:
+        if isinstance(exc.__context__, MalformedDeliveryError):  # json_data's own words, which the SDK wraps
+            raise exc.__context__ from None
         raise MalformedDeliveryError(f"not a valid CloudEvent: {_first_line(exc)}") from None
     return _to_domain_event(catalog, cloud_event, time_declared=_declares_time(headers, body))
 
