@@ -98,3 +98,33 @@ def test_colliding_read_then_write_transactions_are_retried_and_both_apply(db: A
 
     assert ref.get().to_dict() == {"n": 2}  # no lost update
     assert len(attempts) >= 3  # the aborted one ran again
+
+
+def test_every_retry_names_the_first_aborted_transaction(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As the client library's own retries do: the server then keeps the retried transaction's place among rivals.
+    from google.api_core.exceptions import Aborted
+
+    ref = _doc(db, "retried")
+    api = db._firestore_api
+    real_batch_get, asked = api.batch_get_documents, []
+
+    def spy(*, request: dict[str, Any], **kwargs: Any) -> Any:
+        if "new_transaction" in request:  # not a plain get()
+            asked.append(request["new_transaction"].read_write.retry_transaction)
+        return real_batch_get(request=request, **kwargs)
+
+    monkeypatch.setattr(api, "batch_get_documents", spy)
+    begun: list[bytes] = []
+
+    def aborts_twice(transaction: Any, snapshots: list[Any]) -> str:
+        begun.append(transaction._id)
+        if len(begun) <= 2:
+            raise Aborted("contention (simulated)")
+        transaction.set(ref, {"n": 1})
+        return "done"
+
+    assert run_read_write(db, [ref], aborts_twice, "test") == "done"
+
+    assert len(set(begun)) == 3  # three transactions
+    assert asked == [b"", begun[0], begun[0]]  # the first begins afresh; both retries name the first one
+    assert ref.get().to_dict() == {"n": 1}

@@ -53,16 +53,24 @@ def run_read_write(
     an aborted transaction's read locks until then, and its rivals would wait for them).
     """
 
+    # The first aborted attempt's transaction id. Every retry names it (``retry_transaction``, as the client
+    # library's own retries do), so the server keeps the retried transaction's place among its rivals instead of
+    # treating each retry as the newest — without it, ten rivals on one document could abort each other until
+    # the budget ran out.
+    first_try: list[bytes] = []
+
     def attempt() -> T:
         transaction = client.transaction(max_attempts=1)
         try:
-            snapshots = _begin_with_reads(transaction, first_reads)
+            snapshots = _begin_with_reads(transaction, first_reads, retry_id=first_try[0] if first_try else None)
             result = body(transaction, snapshots)
             if transaction._write_pbs:
                 transaction._commit()
             else:
                 transaction._rollback()
         except BaseException:
+            if not first_try and transaction.in_progress:
+                first_try.append(transaction._id)
             _rollback_quietly(transaction)
             raise
         return result
@@ -88,8 +96,9 @@ def _retry_aborts(attempt: Callable[[], T], what: str, budget: float) -> T:
             time.sleep(random.uniform(0, min(1.0, 0.02 * 2**tries)))
 
 
-def _begin_with_reads(transaction: Any, refs: Sequence[Any]) -> list[Any]:
-    """One BatchGetDocuments that begins ``transaction`` (read-write) and reads ``refs`` in it.
+def _begin_with_reads(transaction: Any, refs: Sequence[Any], retry_id: bytes | None = None) -> list[Any]:
+    """One BatchGetDocuments that begins ``transaction`` (read-write, retrying ``retry_id`` if given) and reads
+    ``refs`` in it.
 
     Uses the client's own request plumbing and response parser; its private names are pinned by
     constraints.txt and exercised against the emulator by tests/integration/test_transactions.py.
@@ -102,7 +111,9 @@ def _begin_with_reads(transaction: Any, refs: Sequence[Any]) -> list[Any]:
     request = {
         "database": client._database_string,
         "documents": list(by_path),
-        "new_transaction": common.TransactionOptions(read_write=common.TransactionOptions.ReadWrite()),
+        "new_transaction": common.TransactionOptions(
+            read_write=common.TransactionOptions.ReadWrite(retry_transaction=retry_id)
+        ),
     }
     snapshots: dict[str, Any] = {}
     for response in client._firestore_api.batch_get_documents(request=request, metadata=client._rpc_metadata):
