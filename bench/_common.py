@@ -53,9 +53,12 @@ def machine_line(info: Mapping[str, Any]) -> str:
 
 
 def write_json(name: str, payload: Mapping[str, Any]) -> Path:
+    """``.local/bench/<name>.json``: ``payload`` and the command that produced it; the path is printed too."""
     BENCH_OUT.mkdir(parents=True, exist_ok=True)
     path = BENCH_OUT / f"{name}.json"
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    command = " ".join([".venv/bin/python", f"bench/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+    path.write_text(json.dumps({**payload, "command": command}, indent=2, default=str) + "\n")
+    print(f"\nJSON: {path.relative_to(REPO)}")
     return path
 
 

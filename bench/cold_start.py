@@ -160,16 +160,14 @@ def main() -> int:
         seen.add(source)
         top = ", ".join(f"{t['module']} {t['cumulative_ms']:.0f}" for t in r["importtime"]["top"])
         print(f"- {Path(source).parent.relative_to(REPO)}: {top}")
-    path = write_json(
+    write_json(
         "cold_start",
         {
             "machine": info,
             "runs": args.runs,
             "results": results,
-            "command": " ".join([".venv/bin/python", "bench/cold_start.py", *sys.argv[1:]]),
         },
     )
-    print(f"\nJSON: {path.relative_to(REPO)}")
     return 0
 
 

@@ -370,7 +370,7 @@ def main() -> int:
     ):
         _, _, _, error = run_cli(commands, 1)
         print(f"- {tool}: " + (f"refused ({error})" if error else "converted"))
-    print(f"\nJSON: {write_json('images', summary | {'machine': before})}")
+    write_json("images", summary | {"machine": before})
     return 0
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, client_env, machine, machine_line, running_stack, write_json
+from _common import client_env, machine, machine_line, running_stack, write_json
 from push_path import ensure_topic
 
 TOPIC = "bench-publish"
@@ -121,17 +121,15 @@ def main() -> int:
             f"{median['per_second']:.0f} | {each} |"
         )
         results.append({"row": label, "median": median, "runs": measured})
-    path = write_json(
+    write_json(
         "publish_cost",
         {
             "machine": info,
             "n": args.n,
             "repeat": args.repeat,
             "results": results,
-            "command": " ".join([".venv/bin/python", "bench/publish_cost.py", *sys.argv[1:]]),
         },
     )
-    print(f"\nJSON: {path.relative_to(REPO)}")
     return 0
 
 

@@ -44,7 +44,6 @@ import contextlib
 
 from _common import (
     BENCH_OUT,
-    REPO,
     client_env,
     cpu_seconds,
     load,
@@ -354,7 +353,7 @@ def main() -> int:
             + (f"{cpu_base / own:.2f}× (a)'s events per CPU-second" if own > 0 else "within noise of (a)")
             + f"; the emulators add {full['cpu_ms_per_event']['firestore'] + full['cpu_ms_per_event']['pubsub']:.2f} ms"
         )
-    path = write_json(
+    write_json(
         "push_path",
         {
             "machine": info,
@@ -364,10 +363,8 @@ def main() -> int:
             "rows": rows,
             "direct": direct,
             "goal": goal,
-            "command": " ".join([".venv/bin/python", "bench/push_path.py", *sys.argv[1:]]),
         },
     )
-    print(f"\nJSON: {path.relative_to(REPO)}")
     return 0
 
 

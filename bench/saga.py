@@ -25,7 +25,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, client_env, machine, machine_line, percentile, running_stack, write_json
+from _common import client_env, machine, machine_line, percentile, running_stack, write_json
 
 POLL_SECONDS = 0.025
 WAIT_SECONDS = 30.0
@@ -124,8 +124,7 @@ def main() -> int:
         print(f"| {label} | {len(values)} | {row[50]:.0f} | {row[95]:.0f} | {row[99]:.0f} | {row[100]:.0f} | {goal} |")
     met = bool(confirmed) and percentile(confirmed, 50) < 1000 and percentile(confirmed, 99) < 3000
     print(f"\nsaga goal (p50 < 1 s, p99 < 3 s): {'met' if met else 'not met'}")
-    command = " ".join([".venv/bin/python", "bench/saga.py", *sys.argv[1:]])
-    path = write_json(
+    write_json(
         "saga",
         {
             "machine": info,
@@ -136,10 +135,8 @@ def main() -> int:
             "summary": summary,
             "goal_met": met,
             "raw": results,
-            "command": command,
         },
     )
-    print(f"\nJSON: {path.relative_to(REPO)}")
     return 0
 
 

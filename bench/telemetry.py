@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, machine, machine_line, running_stack, write_json
+from _common import machine, machine_line, running_stack, write_json
 
 SHAPES = ((50, 4), (500, 8))  # (readings per request, requests in flight)
 
@@ -68,9 +68,7 @@ def main() -> int:
             f"| {row['batch']} | {row['concurrency']} | {row['sent']} | {row['ingest_per_s']:.0f} "
             f"| {row['end_to_end_per_s']:.0f} |"
         )
-    command = " ".join([".venv/bin/python", "bench/telemetry.py", *sys.argv[1:]])
-    path = write_json("telemetry", {"machine": info, "rows": rows, "command": command})
-    print(f"\nJSON: {path.relative_to(REPO)}")
+    write_json("telemetry", {"machine": info, "rows": rows})
     return 0
 
 
