@@ -25,11 +25,11 @@ import warnings
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from cpu_pool import default_threads, pool
 from malloc_tuning import retain_freed_memory
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from rejections import ImageRejectedError
 from renditions import (
     CONTENT_TYPES,
@@ -41,6 +41,9 @@ from renditions import (
     upright_size,
 )
 from strip_resize import resize
+
+if TYPE_CHECKING:
+    from PIL import ImageCms
 
 retain_freed_memory()  # no page fault storm per conversion (malloc_tuning.py)
 
@@ -65,7 +68,6 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-_SRGB = ImageCms.createProfile("sRGB")
 # What a decoder may raise on bad data (Pillow, libjpeg, zlib, libheif).
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error, zlib.error)
 
@@ -249,6 +251,9 @@ def _has_transparency(image: Image.Image) -> bool:
 def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     """Convert from the embedded ICC profile to sRGB; without a usable profile, assume the pixels are sRGB."""
     if icc:
+        # LittleCMS is loaded by the first image that carries a profile: ~3 ms of every cold start otherwise.
+        from PIL import ImageCms
+
         out_mode = "RGBA" if image.mode == "RGBA" else "RGB"
         try:
             transform = _transform(icc, image.mode, out_mode)
@@ -263,8 +268,17 @@ def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
 @lru_cache(maxsize=32)
 def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTransform:
     """Building a transform costs milliseconds; the same camera's profile repeats, so keep a few."""
+    from PIL import ImageCms
+
     source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-    return ImageCms.buildTransform(source, _SRGB, in_mode, out_mode, renderingIntent=ImageCms.Intent.PERCEPTUAL)
+    return ImageCms.buildTransform(source, _srgb(), in_mode, out_mode, renderingIntent=ImageCms.Intent.PERCEPTUAL)
+
+
+@lru_cache(maxsize=1)
+def _srgb() -> ImageCms.core.CmsProfile:
+    from PIL import ImageCms
+
+    return ImageCms.createProfile("sRGB")
 
 
 def encode(image: Image.Image, fmt: OutputFormat, quality: int) -> bytes:

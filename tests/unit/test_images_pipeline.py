@@ -228,6 +228,41 @@ def test_libheif_is_loaded_only_once_a_file_may_be_heif(tmp_path: Path) -> None:
     assert result.stdout.split() == ["JPEG", "not_an_image", "False", "HEIF", "True"]
 
 
+def test_littlecms_is_loaded_only_by_an_image_that_carries_a_profile(tmp_path: Path) -> None:
+    # A fresh process, as above: the colour engine is ~3 ms of a cold start that most uploads never need.
+    (tmp_path / "plain.jpg").write_bytes(samples.photo_jpeg(320, 240))
+    profiled = Image.new("RGB", (320, 240), (255, 0, 0))
+    (tmp_path / "profiled.jpg").write_bytes(
+        samples.encode(profiled, "JPEG", quality=95, icc_profile=samples.swapped_primaries_icc())
+    )
+    script = textwrap.dedent(
+        """
+        import io, sys
+        from pathlib import Path
+        from PIL import Image
+        from imaging import convert
+        from renditions import DEFAULT_SPECS
+
+        def centre(name):
+            with open(Path(sys.argv[1], name), "rb") as fp:
+                rendition = convert(fp, DEFAULT_SPECS).renditions[0]
+            image = Image.open(io.BytesIO(rendition.data)).convert("RGB")
+            return "%d,%d,%d" % image.getpixel((image.width // 2, image.height // 2))
+
+        print(centre("plain.jpg") != "", "PIL.ImageCms" in sys.modules, centre("profiled.jpg"))
+        print("PIL.ImageCms" in sys.modules)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], cwd=IMAGES_SOURCE, capture_output=True, text=True, check=True
+    )
+
+    first, second = result.stdout.splitlines()
+    converted, loaded_by_plain, profiled_centre = first.split()
+    assert (converted, loaded_by_plain, second) == ("True", "False", "True")
+    assert samples.close(tuple(int(v) for v in profiled_centre.split(",")), (0, 0, 255))
+
+
 def test_a_camera_jpeg_with_corrupt_entropy_data_still_converts() -> None:
     data = samples.corrupt_entropy_jpeg(1200, 900)
     assert data != samples.photo_jpeg(1200, 900)
