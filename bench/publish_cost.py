@@ -9,8 +9,9 @@ id, as the outbox does:
 - one at a time: the library's ``PublisherClient`` with ``max_latency=0`` (``publish().result()``: a batch of one,
   its commit thread and future, what eventkit used before) against ``publish.send`` alone (one Publish call
   from the calling thread);
-- from ``--threads`` threads at once: the library's client with its 10 ms batches against ``publish.send``
-  (batched while others are under way).
+- from ``--threads`` threads at once: the library's client with its 10 ms batches, each message in its own
+  Publish call (``publish.publish_call``), and ``publish.send`` (group commit: one call per topic at a time,
+  carrying every message that arrived while the previous one was under way; publish_groups.py).
 
 CPU per message is the process's user + system time (every thread: gRPC's, the client's) over the messages;
 rows run ``--repeat`` times, interleaved, and the medians are shown. Figures only, never a test.
@@ -77,16 +78,19 @@ def main() -> int:
         topic = f"projects/{stack['project']}/topics/{TOPIC}"
 
         def library(max_latency: float) -> Callable[[int], str]:
-            client = pubsub_v1.PublisherClient(
-                batch_settings=pubsub_v1.types.BatchSettings(max_latency=max_latency),
-                publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True),
-            )
+            client = pubsub_v1.PublisherClient(batch_settings=pubsub_v1.types.BatchSettings(max_latency=max_latency))
 
             def publish(index: int) -> str:
                 data, attributes = _message(index)
                 return str(client.publish(topic, data, **attributes).result(timeout=30))
 
             return publish
+
+        def own_call(index: int) -> str:
+            from google.pubsub_v1 import PubsubMessage
+
+            data, attributes = _message(index)
+            return eventkit_publish.publish_call(topic, [PubsubMessage(data=data, attributes=attributes)], 30.0)[0]
 
         def send(index: int) -> str:
             data, attributes = _message(index)
@@ -96,6 +100,7 @@ def main() -> int:
             ("library client, max_latency 0: one at a time", library(0.0), 1),
             ("eventkit publish.send: one at a time", send, 1),
             (f"library client, 10 ms batches: {args.threads} threads", library(0.01), args.threads),
+            (f"each message in its own Publish call: {args.threads} threads", own_call, args.threads),
             (f"eventkit publish.send: {args.threads} threads", send, args.threads),
         ]
         for _, publish, threads in rows:  # clients built, channels open

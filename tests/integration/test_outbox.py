@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -230,44 +229,3 @@ def test_a_delivery_that_publishes_writes_one_log_line_carrying_the_message_ids(
     [emitted_id] = _pull_ids(subscription)
     assert list(info[0]["published_messages"]) == [emitted_id]
     assert info[0]["published_messages"][emitted_id]  # the Pub/Sub message id
-
-
-def test_a_lone_publish_is_sent_at_once_and_concurrent_ones_are_batched(
-    db: Any, clean_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import eventkit.publish
-
-    topic_path = _topic_path(clean_stack["project"])
-    subscription = _create_topic_with_pull(topic_path)
-    outbox = Outbox(db)
-    staged = []
-    for _ in range(3):
-        event = new_event(CATALOG, INVENTORY_RESERVED, RESERVED, source="//tests")
-        staged.append(firestore.transactional(lambda tx, e=event: outbox.add(tx, topic_path, e))(db.transaction()))
-    real = {"now": eventkit.publish._publish_now, "batched": eventkit.publish._publish_batched}
-    calls: list[str] = []
-    second_started = threading.Event()
-    second = threading.Thread(target=outbox.publish_committed, args=([staged[1]],))
-
-    def spy(path: str) -> Any:
-        def publish(*args: Any) -> str:
-            calls.append(path)
-            if len(calls) == 1:  # the first request is still publishing when the second one starts
-                second.start()
-                assert second_started.wait(10)
-            else:
-                second_started.set()
-            return real[path](*args)
-
-        return publish
-
-    monkeypatch.setattr(eventkit.publish, "_publish_now", spy("now"))
-    monkeypatch.setattr(eventkit.publish, "_publish_batched", spy("batched"))
-    outbox.publish_committed([staged[0]])
-    second.join(timeout=30)
-    outbox.publish_committed([staged[2]])
-
-    assert calls == ["now", "batched", "now"]  # alone: at once; while another publishes: batched; alone again
-    received: list[str] = []
-    wait_for(lambda: received.extend(_pull_ids(subscription)) or len(received) >= 3, what="3 messages")
-    assert sorted(received) == sorted(entry.event_id for entry in staged)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from google.cloud import pubsub_v1
 
+import eventkit.publish
 from eventkit.catalog import CATALOG, ORDER_PLACED
 from eventkit.config import Config
 from eventkit.errors import RetryableError
 from eventkit.events import decode_pubsub_attributes
-from eventkit.publish import Publisher
+from eventkit.publish import Publisher, send
 from eventkit.structured_log import log_context
 from eventkit.trace import TraceContext
 
@@ -102,3 +104,36 @@ def test_a_publish_to_a_missing_topic_is_a_retryable_error_naming_the_event(stac
 
     with pytest.raises(RetryableError, match=f"publishing {ORDER_PLACED} {event.id} to .*gone-.* failed: NotFound"):
         publisher.publish("order-events", event, timeout=5)
+
+
+def test_publishes_from_many_threads_share_publish_calls_and_each_gets_its_own_message_id(
+    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic, subscription = _topic_with_pull_subscription(stack["project"])
+    topic_path = f"projects/{stack['project']}/topics/{topic}"
+    calls: list[int] = []
+
+    def counted(path: str, messages: list[Any], timeout: float) -> list[str]:
+        calls.append(len(messages))
+        return real(path, messages, timeout)
+
+    real = eventkit.publish.publish_call
+    monkeypatch.setattr(eventkit.publish, "publish_call", counted)
+    eventkit.publish._groups.cache_clear()  # a fresh PublishGroups, calling the counted function
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            ids = list(pool.map(lambda n: send(topic_path, b"{}", {"ce-id": f"m-{n}"}, log_line=False), range(160)))
+    finally:
+        eventkit.publish._groups.cache_clear()
+
+    assert sum(calls) == 160 and len(calls) < 160  # every message sent once; some calls carried several
+    assert len(set(ids)) == 160
+    received: dict[str, str] = {}
+    subscriber = pubsub_v1.SubscriberClient()
+    while len(received) < 160:
+        response = subscriber.pull(subscription=subscription, max_messages=100, timeout=10)
+        assert response.received_messages, f"only {len(received)} of 160 messages arrived"
+        for item in response.received_messages:
+            received[item.message.attributes["ce-id"]] = item.message.message_id
+        subscriber.acknowledge(subscription=subscription, ack_ids=[m.ack_id for m in response.received_messages])
+    assert [received[f"m-{n}"] for n in range(160)] == ids  # each caller was told its own message's id

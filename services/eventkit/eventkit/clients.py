@@ -14,13 +14,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the libraries are imported lazily: importing them costs cold-start time
     from google.cloud import firestore, pubsub_v1, storage
 
-# How long the Pub/Sub client holds a message for company before sending its batch; the caller waits that long
-# for the message id (the outbox must know a message is durable). Only publishes made while others are under way
-# use the batches (fewer, larger RPCs: less CPU under load); a publish alone is one Publish call at once instead
-# of waiting 10 ms for company that is not coming (publish.send decides; bench/push_path.py, docs/performance.md:
-# one event at a time, a publishing delivery's p50 16-17 ms -> 4-5 ms).
-BATCH_LATENCY_SECONDS = 0.01
-
 _lock = threading.Lock()
 _clients: dict[str, object] = {}
 
@@ -35,16 +28,13 @@ def firestore_client(project: str) -> firestore.Client:
 
 
 def publisher_client() -> pubsub_v1.PublisherClient:
-    """The process's Pub/Sub client."""
+    """The process's Pub/Sub client. eventkit makes the Publish calls itself (publish_groups.py: no 10 ms batch
+    window), on this client's channel and credentials; its own batching ``publish()`` is not used."""
 
     def make() -> pubsub_v1.PublisherClient:
         from google.cloud import pubsub_v1
 
-        # Ordering must be enabled on the client for ordering keys to be accepted at all.
-        return pubsub_v1.PublisherClient(
-            batch_settings=pubsub_v1.types.BatchSettings(max_latency=BATCH_LATENCY_SECONDS),
-            publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True),
-        )
+        return pubsub_v1.PublisherClient()
 
     return _get("publisher", make)  # type: ignore[return-value]
 

@@ -1,9 +1,8 @@
 """A counter of work under way in this process: ``with counter:`` around it, ``counter.others()`` inside it.
 
-Two decisions hang on one: ``publish.send`` joins the Pub/Sub client's batches only while another publish is
-under way (company is coming), and the outbox queues its "sent" marks for a batched write only while another
-request is publishing (more traffic is coming, and on Cloud Run, with CPU allocated only during requests, the
-background writer gets CPU while a request is in flight).
+The outbox queues its "sent" marks for a batched write only while another request is publishing (more traffic is
+coming, and on Cloud Run, with CPU allocated only during requests, the background writer gets CPU while a
+request is in flight).
 """
 
 from __future__ import annotations

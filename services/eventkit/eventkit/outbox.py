@@ -125,7 +125,6 @@ class Outbox:
         With ``batch_marks``, the marks join the batch only while other requests are publishing too: then more
         traffic is coming and the batch is written within milliseconds. A request publishing alone writes its
         mark itself, so on Cloud Run (CPU allocated only during requests) no mark waits for the next request.
-        (The messages themselves follow the same rule in publish.send.)
         """
         with self._publishing:
             batched = self.sent_marks is not None and self._publishing.others()

@@ -10,13 +10,12 @@ from eventkit.clients import publisher_client
 from eventkit.config import Config
 from eventkit.errors import RetryableError
 from eventkit.events import DomainEvent, EventCatalog, encode_for_pubsub, new_event
-from eventkit.in_flight import InFlight
+from eventkit.publish_groups import PublishGroups
 from eventkit.structured_log import current_trace
 
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 30.0
-_publishes = InFlight()  # send() calls under way in this process
 
 
 class Publisher:
@@ -70,8 +69,8 @@ def send(
 ) -> str:
     """Publish an already-encoded message (the outbox stores messages encoded) and wait for its id.
 
-    While another publish is under way in this process the message joins the Pub/Sub client's batches (fewer,
-    larger RPCs under load); alone, it is sent at once in one Publish call instead of waiting for company.
+    Sent at once when no Publish call to its topic (and ordering key) is under way in this process; otherwise it
+    goes in the next call, together with the others that arrived meanwhile (publish_groups.py).
 
     ``log_line=False``: the caller reports the message id in its own log line (a consumer's one line per
     delivery), so this one is written at DEBUG only.
@@ -79,18 +78,16 @@ def send(
     # Imported here, not at module level: google.api_core (and grpc under it) cost ~35 ms of every service's
     # cold start, and the first publish builds the Pub/Sub client, which imports them anyway.
     from google.api_core import exceptions as api_exceptions
+    from google.pubsub_v1 import PubsubMessage
 
-    with _publishes:
-        client = publisher_client()
-        publish = _publish_batched if _publishes.others() else _publish_now
-        try:
-            message_id = publish(client, topic_path, data, attributes, ordering_key or "", timeout)
-        except (api_exceptions.GoogleAPICallError, api_exceptions.RetryError, TimeoutError) as exc:
-            if ordering_key:
-                # After a failure the client pauses that ordering key (batched path) until it is resumed.
-                client.resume_publish(topic_path, ordering_key)
-            what = f"{attributes.get('ce-type', 'message')} {attributes.get('ce-id', '')}".strip()
-            raise RetryableError(f"publishing {what} to {topic_path} failed: {exc!r}") from exc
+    key = ordering_key or ""
+    message = PubsubMessage(data=data, attributes=attributes, ordering_key=key)
+    size = len(data) + len(key) + sum(len(name) + len(value) for name, value in attributes.items())
+    try:
+        message_id = _groups().publish(topic_path, key, message, size, timeout)
+    except (api_exceptions.GoogleAPICallError, api_exceptions.RetryError, TimeoutError) as exc:
+        what = f"{attributes.get('ce-type', 'message')} {attributes.get('ce-id', '')}".strip()
+        raise RetryableError(f"publishing {what} to {topic_path} failed: {exc!r}") from exc
     log.log(
         logging.INFO if log_line else logging.DEBUG,
         "published",
@@ -103,36 +100,29 @@ def send(
             }
         },
     )
-    return str(message_id)
-
-
-def _publish_batched(
-    client: Any, topic_path: str, data: bytes, attributes: dict[str, str], ordering_key: str, timeout: float
-) -> str:
-    """Through the client's batches (clients.py: up to 10 ms for company), waiting for this message's id."""
-    return str(client.publish(topic_path, data, ordering_key=ordering_key, **attributes).result(timeout=timeout))
-
-
-def _publish_now(
-    client: Any, topic_path: str, data: bytes, attributes: dict[str, str], ordering_key: str, timeout: float
-) -> str:
-    """One Publish RPC from the calling thread: what the batching client would send for a lone message, without
-    its batch object, commit thread and future (a thread started per message)."""
-    from google.pubsub_v1 import PubsubMessage
-    from google.pubsub_v1.services.publisher import PublisherClient as GapicPublisher
-
-    message = PubsubMessage(data=data, attributes=attributes, ordering_key=ordering_key)
-    # The generated client's method, on the process's client (a subclass): its channel, credentials, emulator.
-    response = GapicPublisher.publish(
-        client, topic=topic_path, messages=[message], retry=_retry_within(timeout), timeout=timeout
-    )
-    return str(response.message_ids[0])
+    return message_id
 
 
 @functools.cache
-def _retry_within(timeout: float) -> Any:
-    """The generated Publish method's own retry policy (google/pubsub_v1/services/publisher/transports/base.py),
-    ending after ``timeout`` instead of its 600 s: the caller must hear within ``timeout`` whether it is durable."""
+def _groups() -> PublishGroups:
+    return PublishGroups(publish_call)
+
+
+def publish_call(topic_path: str, messages: list[Any], timeout: float) -> list[str]:
+    """One Publish RPC from the calling thread, on the process's client (its channel, credentials, emulator):
+    the generated method, with its own retry policy ending within ``timeout``."""
+    from google.pubsub_v1.services.publisher import PublisherClient as GapicPublisher
+
+    response = GapicPublisher.publish(
+        publisher_client(), topic=topic_path, messages=messages, retry=_retry().with_timeout(timeout), timeout=timeout
+    )
+    return list(response.message_ids)
+
+
+@functools.cache
+def _retry() -> Any:
+    """The generated Publish method's own retry policy (google/pubsub_v1/services/publisher/transports/base.py);
+    each call ends it after its caller's timeout instead of 600 s: the caller must hear whether it is durable."""
     from google.api_core import exceptions as errors
     from google.api_core import retry as retries
 
@@ -145,6 +135,4 @@ def _retry_within(timeout: float) -> Any:
         errors.ServiceUnavailable,
         errors.Unknown,
     )
-    return retries.Retry(
-        initial=0.1, maximum=60.0, multiplier=4, predicate=retries.if_exception_type(*transient), timeout=timeout
-    )
+    return retries.Retry(initial=0.1, maximum=60.0, multiplier=4, predicate=retries.if_exception_type(*transient))
