@@ -157,6 +157,10 @@ locals {
     for name, service in local.services : name => merge(
       # FUNCTION_TARGET: one image may serve two services (orders / order-saga) with different entry points.
       { GOOGLE_CLOUD_PROJECT = var.project_id, FUNCTION_TARGET = service.target },
+      # gunicorn serves as many requests at once as Cloud Run may send (functions-framework's default is 4 x the
+      # CPUs it sees): with fewer threads, requests wait inside the instance for one while the autoscaler, which
+      # measures in-flight requests against the concurrency setting, sees room to spare.
+      { THREADS = tostring(local.service_settings[name].concurrency) },
       { for topic in service.publishes : "TOPIC_${upper(trim(replace(topic, "/[^A-Za-z0-9]+/", "_"), "_"))}" => topic },
       {
         for role in keys(local.service_settings[name].buckets) :

@@ -67,11 +67,11 @@ variable "images" {
 }
 
 variable "service_defaults" {
-  description = "Cloud Run sizing for every service, unless the service has a preset (see locals.tf: the image converter gets more CPU and memory) or an entry in var.service_settings."
+  description = "Cloud Run sizing for every service, unless the service has a preset (see topology.tf: the image converter gets more CPU and memory) or an entry in var.service_settings. concurrency is the requests an instance takes at once, and its gunicorn THREADS too (docs/performance.md: a delivery is ~3 ms of CPU and a few Firestore and Pub/Sub round trips, so 16 keep a vCPU busy; beyond that requests only queue)."
   type = object({
     cpu           = optional(string, "1")
     memory        = optional(string, "512Mi")
-    concurrency   = optional(number, 80)
+    concurrency   = optional(number, 16)
     min_instances = optional(number, 0)
     max_instances = optional(number, 10)
     ingress       = optional(string, "INGRESS_TRAFFIC_INTERNAL_ONLY")

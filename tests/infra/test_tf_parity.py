@@ -229,6 +229,8 @@ def test_settings_env_and_names_follow_the_topology(tmp_path: Path, case: str) -
         env = values["service_env"][name]
         buckets = values["service_settings"][name]["buckets"]
         expected = {"GOOGLE_CLOUD_PROJECT": PROJECT, "FUNCTION_TARGET": service.target}
+        # gunicorn runs as many requests at once as Cloud Run sends
+        expected["THREADS"] = str(values["service_settings"][name]["concurrency"])
         expected |= {env_var("TOPIC", t): t for t in service.publishes}
         expected |= {env_var("BUCKET", role): f"{PROJECT}-{topo.buckets[role].name}" for role in buckets}
         if name == "images":  # one resize/encode thread per whole vCPU
@@ -249,10 +251,20 @@ def test_settings_env_and_names_follow_the_topology(tmp_path: Path, case: str) -
 
 
 def test_service_settings_override_presets_and_defaults(tmp_path: Path) -> None:
-    overrides = {"images": {"memory": "4Gi", "buckets": {"raw_exports": "write"}}, "orders": {"max_instances": 3}}
+    overrides = {
+        "images": {"memory": "4Gi", "buckets": {"raw_exports": "write"}},
+        "orders": {"max_instances": 3, "concurrency": 40},
+    }
     _, values = evaluate(tmp_path, BIG_TOPOLOGY, {"project_id": PROJECT, "service_settings": overrides})
     images = values["service_settings"]["images"]
     assert (images["memory"], images["cpu"], images["concurrency"]) == ("4Gi", "2", 4)
+    assert values["service_env"]["images"]["THREADS"] == "4"
+    assert (values["service_settings"]["orders"]["concurrency"], values["service_env"]["orders"]["THREADS"]) == (
+        40,
+        "40",
+    )
+    deadletters = values["service_settings"]["deadletters"]
+    assert (deadletters["concurrency"], values["service_env"]["deadletters"]["THREADS"]) == (16, "16")  # the default
     assert images["buckets"] == {"uploads": "read", "renditions": "read_write", "raw_exports": "write"}
     assert values["service_env"]["images"]["BUCKET_RAW_EXPORTS"] == f"{PROJECT}-shop-exports"
     assert values["service_settings"]["orders"]["max_instances"] == 3
