@@ -6,9 +6,11 @@ the same path against the emulator.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -61,6 +63,18 @@ def _start(pool: ThreadPoolExecutor, groups: PublishGroups, messages: list[str],
     return futures
 
 
+@contextlib.contextmanager
+def _during_first_call(pubsub: FakePubSub, groups: PublishGroups, pool: ThreadPoolExecutor) -> Iterator[Future[str]]:
+    """Publish "/0" and keep its call under way for the body of the ``with``; release it on the way out."""
+    pubsub.hold.clear()
+    first = pool.submit(_publish, groups, "/0")
+    assert pubsub.entered.acquire(timeout=5)
+    try:
+        yield first
+    finally:
+        pubsub.hold.set()
+
+
 def test_a_lone_message_is_one_call_with_its_timeout() -> None:
     pubsub = FakePubSub()
 
@@ -74,12 +88,9 @@ def test_a_lone_message_is_one_call_with_its_timeout() -> None:
 def test_messages_arriving_during_a_call_go_together_in_the_next_in_their_order() -> None:
     pubsub = FakePubSub()
     groups = PublishGroups(pubsub)
-    pubsub.hold.clear()
     with ThreadPoolExecutor(8) as pool:
-        first = pool.submit(_publish, groups, "/0")
-        assert pubsub.entered.acquire(timeout=5)  # the first call is under way
-        rest = _start(pool, groups, [f"/{n}" for n in range(1, 6)])
-        pubsub.hold.set()
+        with _during_first_call(pubsub, groups, pool) as first:
+            rest = _start(pool, groups, [f"/{n}" for n in range(1, 6)])
         ids = [first.result(5)] + [future.result(5) for future in rest]
 
     assert ids == [f"id-/{n}" for n in range(6)]  # every caller gets its own message's id
@@ -104,12 +115,9 @@ def test_ordering_keys_never_share_a_call_and_each_key_has_one_call_at_a_time() 
 def test_a_call_stays_within_the_message_and_byte_limits(limits: dict[str, int], expected: list[int]) -> None:
     pubsub = FakePubSub()
     groups = PublishGroups(pubsub, **limits)
-    pubsub.hold.clear()
     with ThreadPoolExecutor(8) as pool:
-        first = pool.submit(_publish, groups, "/0")
-        assert pubsub.entered.acquire(timeout=5)
-        rest = _start(pool, groups, [f"/{n}" for n in range(1, 6)])  # 10 bytes each
-        pubsub.hold.set()
+        with _during_first_call(pubsub, groups, pool) as first:
+            rest = _start(pool, groups, [f"/{n}" for n in range(1, 6)])  # 10 bytes each
         assert [first.result(5)] + [f.result(5) for f in rest] == [f"id-/{n}" for n in range(6)]
 
     assert [len(messages) for _, messages, _ in pubsub.calls] == [1, *expected]
@@ -118,13 +126,10 @@ def test_a_call_stays_within_the_message_and_byte_limits(limits: dict[str, int],
 def test_a_failed_call_fails_each_of_its_messages_and_the_next_call_still_goes() -> None:
     pubsub = FakePubSub()
     groups = PublishGroups(pubsub)
-    pubsub.hold.clear()
+    pubsub.failures[2] = ConnectionError("unavailable")
     with ThreadPoolExecutor(8) as pool:
-        first = pool.submit(_publish, groups, "/0")
-        assert pubsub.entered.acquire(timeout=5)
-        pubsub.failures[2] = ConnectionError("unavailable")
-        failing = _start(pool, groups, ["/1", "/2"])
-        pubsub.hold.set()
+        with _during_first_call(pubsub, groups, pool) as first:
+            failing = _start(pool, groups, ["/1", "/2"])
         assert first.result(5) == "id-/0"  # the first call succeeded; the second fails
         for future in failing:
             with pytest.raises(ConnectionError, match="unavailable"):
@@ -135,15 +140,12 @@ def test_a_failed_call_fails_each_of_its_messages_and_the_next_call_still_goes()
 def test_a_message_that_waits_past_its_timeout_is_withdrawn_and_never_sent() -> None:
     pubsub = FakePubSub()
     groups = PublishGroups(pubsub)
-    pubsub.hold.clear()
     with ThreadPoolExecutor(4) as pool:
-        first = pool.submit(_publish, groups, "/0")
-        assert pubsub.entered.acquire(timeout=5)
-        started = time.monotonic()
-        with pytest.raises(TimeoutError, match="within its timeout"):
-            _publish(groups, "/late", timeout=0.2)
-        waited = time.monotonic() - started
-        pubsub.hold.set()
+        with _during_first_call(pubsub, groups, pool) as first:
+            started = time.monotonic()
+            with pytest.raises(TimeoutError, match="within its timeout"):
+                _publish(groups, "/late", timeout=0.2)
+            waited = time.monotonic() - started
         assert first.result(5) == "id-/0"
 
     assert 0.2 <= waited < 2
@@ -154,15 +156,31 @@ def test_a_message_that_waits_past_its_timeout_is_withdrawn_and_never_sent() -> 
 def test_a_call_carries_the_shortest_deadline_among_its_messages() -> None:
     pubsub = FakePubSub()
     groups = PublishGroups(pubsub)
-    pubsub.hold.clear()
     with ThreadPoolExecutor(4) as pool:
-        first = pool.submit(_publish, groups, "/0")
-        assert pubsub.entered.acquire(timeout=5)
-        later = [pool.submit(_publish, groups, "/1", timeout=30.0), pool.submit(_publish, groups, "/2", timeout=3.0)]
-        time.sleep(0.1)
-        pubsub.hold.set()
+        with _during_first_call(pubsub, groups, pool) as first:
+            later = [
+                pool.submit(_publish, groups, "/1", timeout=30.0),
+                pool.submit(_publish, groups, "/2", timeout=3.0),
+            ]
+            time.sleep(0.1)
         assert [future.result(5) for future in [first, *later]] == ["id-/0", "id-/1", "id-/2"]
 
     _, messages, timeout = pubsub.calls[1]
     assert sorted(messages) == ["/1", "/2"]
     assert 2.0 < timeout < 3.0
+
+
+def test_a_call_interrupted_by_a_stopping_worker_tells_the_other_callers_and_frees_the_key() -> None:
+    pubsub = FakePubSub()
+    groups = PublishGroups(pubsub)
+    pubsub.failures[2] = SystemExit("worker stopping")  # raised in the thread sending the second call
+    with ThreadPoolExecutor(8) as pool:
+        with _during_first_call(pubsub, groups, pool) as first:
+            sender, other = _start(pool, groups, ["/1", "/2"])
+        assert first.result(5) == "id-/0"
+        with pytest.raises(SystemExit):
+            sender.result(5)
+        with pytest.raises(RuntimeError, match="interrupted"):
+            other.result(5)
+
+    assert _publish(groups, "/3") == "id-/3"

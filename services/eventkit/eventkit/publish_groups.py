@@ -98,6 +98,9 @@ class PublishGroups:
             for waiting in live:
                 waiting.error = exc
         finally:
+            for waiting in live:  # interrupted by a BaseException (a worker being stopped): tell the others too
+                if waiting.message_id is None and waiting.error is None:
+                    waiting.error = RuntimeError(f"the Publish call to {key[0]} carrying this message was interrupted")
             with self._lock:
                 queue = self._waiting[key]
                 if queue:
