@@ -19,8 +19,9 @@ Each row serves one target of ``bench/push_app`` the way Cloud Run does (``funct
 (e) measures the transaction's and publish's own cost where it is paid, in a served function: (e) − (a) per event
 is that cost, (d) − (e) is what the runtime adds, and the goal compares (a) with (d) minus that cost. (e)
 publishes through the library's default batches, as a hand-written function would, holding a server thread
-while its message waits for company; (f) sends each message at once, as eventkit does for a lone one, and is the
-faster of the two here: the same accounting against (f) is printed too.
+while its message waits for company; (f) sends each message at once in its own call (eventkit's call; eventkit
+groups only the messages that arrive while a call is under way), and is the faster of the two here: the same
+accounting against (f) is printed too.
 
 Then the Firestore/Pub/Sub work alone, without HTTP: ``Consumer.run_once`` in this process at the same
 concurrency (threads), for (c) and (d). Events/s, p50/p99 and the ratio of each to (a). Figures only, never a test.
@@ -310,7 +311,7 @@ def main() -> int:
     at_once = next((r for r in rows if r["row"].startswith("(f)") and r["workers"] == "1"), None)
     if full and at_once and first_base:
         # The same accounting with the faster by-hand baseline: the cost of the calls when each message is sent
-        # at once, as eventkit sends a lone one.
+        # at once in its own call, the call eventkit makes.
         cost_f = 1000 / at_once["per_second"]
         versus_f = accounted_ratio(*(r["per_second"] for r in (first_base, full, at_once)))
         goal |= {

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eventkit.clients import firestore_client, publisher_client  # the process's clients, built on first use
-from eventkit.publish import publish_call  # one Publish RPC from the calling thread, as eventkit sends a lone message
+from eventkit.publish import publish_call  # one Publish RPC from the calling thread, eventkit's own call
 from eventkit.transactions import run_read_write  # the same two Firestore round trips as the runtime's ledger
 
 TOPIC = "bench-events"
@@ -34,7 +34,7 @@ def by_hand(request: Any) -> tuple[str, int]:
 
 
 def by_hand_at_once(request: Any) -> tuple[str, int]:
-    """Row (f): the publish as one Publish call at once (the call eventkit makes for a lone message)."""
+    """Row (f): the publish as one Publish call at once (the call eventkit makes, here for every message)."""
     return _by_hand(request, _at_once)
 
 
