@@ -83,6 +83,7 @@ def service_env(
             "FIRESTORE_EMULATOR_HOST": emulators["firestore"],
             "STORAGE_EMULATOR_HOST": emulators["storage"],
             "K_SERVICE": service.name,
+            "FUNCTION_TARGET": service.target,  # as Terraform and the images set it; a shared main.py reads it
             "PORT": str(port),
             "PYTHONUNBUFFERED": "1",  # log lines reach the log file as they happen
             "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as in the container images (see a service's Dockerfile)

@@ -281,7 +281,6 @@ def test_service_environment_is_what_the_local_stack_gives_it(service: Service, 
         emulators=COMPOSE_EMULATORS,
         base_env={},
     )
-    expected["FUNCTION_TARGET"] = service.target  # compose only: selects the entry point in a shared image
     assert compose_services[service.name]["environment"] == expected
 
 

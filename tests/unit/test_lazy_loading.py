@@ -5,10 +5,12 @@ A lazily loaded catalog must answer every lookup exactly as one built with every
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
@@ -116,3 +118,26 @@ def test_the_storage_object_model_builds_its_validator() -> None:
 
     assert ObjectFinalized.model_rebuild(force=True) is True
     assert ObjectFinalized.model_validate({"bucket": "b", "name": "n", "generation": "3"}).key == "b/n#3"
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [("api", "True False False"), ("handle_event", "False True True"), (None, "True True True")],
+)
+def test_each_telemetry_service_imports_its_own_side_at_start_up(target: str | None, expected: str) -> None:
+    # One source, two services: ingest (api) never uses the consumer runtime; without FUNCTION_TARGET, both load.
+    source = Path(__file__).resolve().parents[2] / "services" / "telemetry"
+    env = {key: value for key, value in os.environ.items() if key != "FUNCTION_TARGET"}
+    if target is not None:
+        env["FUNCTION_TARGET"] = target
+    loaded = "print(*(m in sys.modules for m in ('telemetry.ingest', 'telemetry.analytics', 'eventkit.consumer')))"
+    result = subprocess.run(
+        [sys.executable, "-c", f"import sys, main; {loaded}"],
+        cwd=source,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert result.stdout.strip() == expected
