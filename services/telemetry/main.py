@@ -21,10 +21,16 @@ load_settings()  # a bad TELEMETRY_* value stops the process here
 # Each service imports its own side at start-up, not the other's: the ingest service never uses the consumer
 # runtime (~7 ms of its cold start). FUNCTION_TARGET names the served target wherever a service runs (Terraform,
 # the Dockerfile, docker-compose, the local stack); without it, both sides are imported.
-_MODULES = {"api": "telemetry.ingest", "handle_event": "telemetry.analytics"}
-for _target, _module in _MODULES.items():
-    if os.environ.get("FUNCTION_TARGET", _target) == _target:
-        importlib.import_module(_module)
+SIDES = {"api": "telemetry.ingest", "handle_event": "telemetry.analytics"}
+
+
+def _import_served_sides() -> None:
+    for target, module in SIDES.items():
+        if os.environ.get("FUNCTION_TARGET", target) == target:
+            importlib.import_module(module)
+
+
+_import_served_sides()
 
 
 def api(request: Any) -> tuple[str, int, dict[str, str]]:
