@@ -1,6 +1,7 @@
 """Benchmark: the push path, bare functions-framework vs the eventkit runtime with and without its Firestore work.
 
     .venv/bin/python bench/push_path.py [-n 2000] [-c 16] [--repeat 3] [--state-dir .local] [--workers 1,2]
+                                         [--stack-warm-up 6000]
 
 Each row serves one target of ``bench/push_app`` the way Cloud Run does (``functions-framework --target T
 --signature-type http``: gunicorn, gthread worker) on a free loopback port, against a local stack's emulators
