@@ -72,6 +72,7 @@ def main() -> int:
     with running_stack(args.state_dir) as stack:
         ensure_topic(client_env(stack), TOPIC)  # and the emulator variables into this process's environment
         from google.cloud import pubsub_v1
+        from google.pubsub_v1 import PubsubMessage
 
         from eventkit import publish as eventkit_publish
 
@@ -87,8 +88,6 @@ def main() -> int:
             return publish
 
         def own_call(index: int) -> str:
-            from google.pubsub_v1 import PubsubMessage
-
             data, attributes = _message(index)
             return eventkit_publish.publish_call(topic, [PubsubMessage(data=data, attributes=attributes)], 30.0)[0]
 
