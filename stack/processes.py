@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from stack.errors import StackError
@@ -146,6 +146,18 @@ def stop_groups(pgids: Iterable[int], *, grace: float = STOP_GRACE_SECONDS) -> N
     if survivors:
         groups = ", ".join(str(pgid) for pgid in survivors)
         raise StackError(f"process group(s) {groups} survived SIGKILL; check `ps -o pid,pgid,stat,args -g {groups}`")
+
+
+@contextlib.contextmanager
+def paused_groups(pgids: Iterable[int]) -> Iterator[None]:
+    """SIGSTOP each process group for the duration of the block, SIGCONT it afterwards (also on error)."""
+    targets = [pgid for pgid in pgids if pgid > 1 and pgid != os.getpgrp()]  # as in stop_groups
+    paused = [pgid for pgid in targets if _signal_group(pgid, signal.SIGSTOP)]
+    try:
+        yield
+    finally:
+        for pgid in paused:
+            _signal_group(pgid, signal.SIGCONT)
 
 
 def start_time(pid: int) -> float | None:

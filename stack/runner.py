@@ -44,6 +44,7 @@ from stack.processes import (
     group_is_alive,
     http_answers,
     log_contains,
+    paused_groups,
     start_process,
     stop_groups,
     tcp_accepts,
@@ -66,6 +67,9 @@ DEFAULT_STATE_DIR = REPO_ROOT / ".local"
 EMULATOR_READY_TIMEOUT = 120.0
 SERVICE_READY_TIMEOUT = 60.0
 LOCK_FILE = ".lock"
+# Besides the services, what publishes to Pub/Sub: the scheduler (its calls start outbox sweeps) and
+# fake-gcs-server (upload notifications).
+NON_SERVICE_PUBLISHERS = ("scheduler", "storage")
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,15 @@ class Stack:
         self._log("pubsub").unlink(missing_ok=True)  # the ready line must come from the new process
         self._start("pubsub", pubsub_command(emulators.pubsub, port), self.state_dir, dict(os.environ))
         self._wait_java("pubsub", port, "Server started, listening on")
-        bootstrap.create_pubsub_topology(info.emulators["pubsub"], topology, self.project, info.services)
+        # A message published to a topic whose subscriptions are not there yet reaches no one, and the restarted
+        # emulator has topics before it has subscriptions: the processes that publish (an outbox sweep, a retry,
+        # an upload notification) wait, paused, until the whole topology is back. In the cloud an outage never
+        # deletes topics and subscriptions; only this restart does.
+        publishers = [
+            pid for name, pid in info.pids.items() if process_kind(name) == "service" or name in NON_SERVICE_PUBLISHERS
+        ]
+        with paused_groups(publishers):
+            bootstrap.create_pubsub_topology(info.emulators["pubsub"], topology, self.project, info.services)
         state.write_info(replace(info, pids=MappingProxyType({**info.pids, "pubsub": self._children["pubsub"].pid})))
 
     def stop_firestore(self) -> Path:

@@ -146,8 +146,16 @@ def test_order_placed_delivered_ten_times_reserves_charges_and_mails_once(
 
 
 def test_order_written_while_pubsub_is_down_is_delivered_by_the_sweeper(
-    shop: dict[str, Any], db: Any, stack_runner: Any
+    shop: dict[str, Any], db: Any, stack_runner: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import stack.bootstrap
+
+    # The restarted emulator has topics before subscriptions; a sweep publishing in between would reach no one.
+    # Widen that gap past a sweep interval (5 s): the stack must keep its publishers away until it has closed.
+    create_subscriptions = stack.bootstrap.create_subscriptions
+    monkeypatch.setattr(
+        stack.bootstrap, "create_subscriptions", lambda *args: time.sleep(6) or create_subscriptions(*args)
+    )
     stack_runner.stop_pubsub()
     try:
         order_id = _place(shop, _order(quantity=1))  # committed; the publish after the commit fails

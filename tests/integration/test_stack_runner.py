@@ -25,7 +25,7 @@ from google.cloud import pubsub_v1
 from stack.bootstrap import create_pubsub_topology, pubsub_admin_clients, storage_client
 from stack.errors import StackError
 from stack.ports import PortLayout, find_free_port_base
-from stack.processes import group_is_alive, port_is_free
+from stack.processes import group_is_alive, paused_groups, port_is_free
 from stack.runner import Stack
 from stack.state import StackInfo
 from stack.topology import Topology, load_topology
@@ -337,6 +337,38 @@ def test_down_leaves_alone_a_process_that_reused_a_recorded_pid(tmp_path: Path) 
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def _process_state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]  # R, S, T (stopped), ...
+
+
+def _members(pgid: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if proc.name.isdigit() and int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process states come from /proc")
+def test_paused_groups_stops_every_member_and_resumes_them_even_after_an_error() -> None:
+    group = subprocess.Popen(["sh", "-c", "sleep 60 & exec sleep 60"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 5
+        while len(_members(group.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_members(group.pid)) == 2
+        with pytest.raises(RuntimeError, match="the block failed"), paused_groups([group.pid]):
+            time.sleep(0.2)  # a signal is delivered asynchronously
+            assert {_process_state(pid) for pid in _members(group.pid)} == {"T"}
+            raise RuntimeError("the block failed")
+        time.sleep(0.2)
+        assert "T" not in {_process_state(pid) for pid in _members(group.pid)}
+    finally:
+        os.killpg(group.pid, 9)
+        group.wait()
 
 
 def test_down_stops_every_process_and_frees_the_ports(runner: Stack, info: StackInfo, topology: Topology) -> None:
