@@ -139,6 +139,8 @@ def stop_groups(pgids: Iterable[int], *, grace: float = STOP_GRACE_SECONDS) -> N
     # killpg(0) would hit the caller's own group and 1 is init's: a corrupt record must not take those down.
     targets = [pgid for pgid in pgids if pgid > 1 and pgid != os.getpgrp()]
     signalled = [pgid for pgid in targets if _signal_group(pgid, signal.SIGTERM)]
+    for pgid in signalled:  # a group left paused (paused_groups, interrupted) acts on SIGTERM only once continued
+        _signal_group(pgid, signal.SIGCONT)
     stubborn = _wait_groups_gone(signalled, grace)
     for pgid in stubborn:
         _signal_group(pgid, signal.SIGKILL)

@@ -11,8 +11,10 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -25,7 +27,7 @@ from google.cloud import pubsub_v1
 from stack.bootstrap import create_pubsub_topology, pubsub_admin_clients, storage_client
 from stack.errors import StackError
 from stack.ports import PortLayout, find_free_port_base
-from stack.processes import group_is_alive, paused_groups, port_is_free
+from stack.processes import group_is_alive, paused_groups, port_is_free, stop_groups
 from stack.runner import Stack
 from stack.state import StackInfo
 from stack.topology import Topology, load_topology
@@ -367,7 +369,32 @@ def test_paused_groups_stops_every_member_and_resumes_them_even_after_an_error()
         time.sleep(0.2)
         assert "T" not in {_process_state(pid) for pid in _members(group.pid)}
     finally:
-        os.killpg(group.pid, 9)
+        os.killpg(group.pid, signal.SIGKILL)
+        group.wait()
+
+
+HANDLES_SIGTERM = """
+import signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(print("handled SIGTERM", flush=True)))
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_group_left_paused_still_stops_at_sigterm_without_waiting_for_sigkill() -> None:
+    # A process that handles SIGTERM, as the services and emulators do: the kernel ends a stopped process at once
+    # only for a signal left at its default action.
+    group = subprocess.Popen([sys.executable, "-c", HANDLES_SIGTERM], start_new_session=True, stdout=subprocess.PIPE)
+    try:
+        assert group.stdout is not None and group.stdout.readline() == b"ready\n"
+        os.killpg(group.pid, signal.SIGSTOP)  # as an interrupted paused_groups would leave it
+        started = time.monotonic()
+        stop_groups([group.pid], grace=30)
+        assert time.monotonic() - started < 10
+        assert group.stdout.read() == b"handled SIGTERM\n"  # its handler ran: stopped by SIGTERM, not SIGKILL
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group.pid, signal.SIGKILL)
         group.wait()
 
 
