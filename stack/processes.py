@@ -136,9 +136,7 @@ def stop_groups(pgids: Iterable[int], *, grace: float = STOP_GRACE_SECONDS) -> N
 
     All groups are signalled at once, so stopping a stack takes as long as its slowest process, not their sum.
     """
-    # killpg(0) would hit the caller's own group and 1 is init's: a corrupt record must not take those down.
-    targets = [pgid for pgid in pgids if pgid > 1 and pgid != os.getpgrp()]
-    signalled = [pgid for pgid in targets if _signal_group(pgid, signal.SIGTERM)]
+    signalled = [pgid for pgid in _signallable(pgids) if _signal_group(pgid, signal.SIGTERM)]
     for pgid in signalled:  # a group left paused (paused_groups, interrupted) acts on SIGTERM only once continued
         _signal_group(pgid, signal.SIGCONT)
     stubborn = _wait_groups_gone(signalled, grace)
@@ -153,8 +151,7 @@ def stop_groups(pgids: Iterable[int], *, grace: float = STOP_GRACE_SECONDS) -> N
 @contextlib.contextmanager
 def paused_groups(pgids: Iterable[int]) -> Iterator[None]:
     """SIGSTOP each process group for the duration of the block, SIGCONT it afterwards (also on error)."""
-    targets = [pgid for pgid in pgids if pgid > 1 and pgid != os.getpgrp()]  # as in stop_groups
-    paused = [pgid for pgid in targets if _signal_group(pgid, signal.SIGSTOP)]
+    paused = [pgid for pgid in _signallable(pgids) if _signal_group(pgid, signal.SIGSTOP)]
     try:
         yield
     finally:
@@ -187,6 +184,11 @@ def log_tail(log_path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 def _tail_note(log_path: Path) -> str:
     return f"last lines of {log_path}:\n{log_tail(log_path)}"
+
+
+def _signallable(pgids: Iterable[int]) -> list[int]:
+    # killpg(0) would hit the caller's own group and 1 is init's: a corrupt record must not take those down.
+    return [pgid for pgid in pgids if pgid > 1 and pgid != os.getpgrp()]
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> bool:
