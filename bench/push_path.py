@@ -155,6 +155,14 @@ def accounted_ratio(a: float, d: float, e: float) -> float:
     return (1 / a) / remaining if remaining > 0 else float("inf")
 
 
+def per_repetition(a: dict[str, Any], d: dict[str, Any], e: dict[str, Any]) -> list[float]:
+    """:func:`accounted_ratio` within each repetition (its rows ran minutes apart at most): the spread."""
+    return [
+        round(accounted_ratio(ra["per_second"], rd["per_second"], re["per_second"]), 3)
+        for ra, rd, re in zip(a["runs"], d["runs"], e["runs"], strict=True)
+    ]
+
+
 def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One row from repeated runs: the median of each figure (each run kept under ``runs``)."""
     row = dict(runs[0])
@@ -303,11 +311,7 @@ def main() -> int:
         store = cost_e - cost_a
         remaining = cost_d - store
         adjusted = accounted_ratio(*(r["per_second"] for r in (first_base, full, by_hand)))
-        # The same ratio within each repetition (its (a), (d) and (e) ran minutes apart at most): the spread.
-        per_run = [
-            round(accounted_ratio(a["per_second"], d["per_second"], e["per_second"]), 3)
-            for a, d, e in zip(first_base["runs"], full["runs"], by_hand["runs"], strict=True)
-        ]
+        per_run = per_repetition(first_base, full, by_hand)
         goal = {
             "raw_ratio_d_to_a": round(full["per_second"] / first_base["per_second"], 3),
             "a_cost_ms_per_event": round(cost_a, 3),
@@ -335,10 +339,7 @@ def main() -> int:
         goal |= {
             "f_cost_ms_per_event": round(cost_f, 3),
             "adjusted_ratio_d_to_a_against_f": round(versus_f, 3),
-            "adjusted_ratio_per_repetition_against_f": [
-                round(accounted_ratio(a["per_second"], d["per_second"], f["per_second"]), 3)
-                for a, d, f in zip(first_base["runs"], full["runs"], at_once["runs"], strict=True)
-            ],
+            "adjusted_ratio_per_repetition_against_f": per_repetition(first_base, full, at_once),
         }
         print(
             f"Against (f) instead, {cost_f:.2f} ms per event: the calls' own cost (f) − (a) "
