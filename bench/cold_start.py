@@ -10,7 +10,9 @@ functions-framework answers only once the target module is imported and gunicorn
 realistic first request (``bench/first_requests.py``: it reads or writes Firestore, publishes, reads Cloud Storage
 or sends mail, so it builds the Google clients the way a first user's request does), timed from the same spawn to
 its answer. Median of ``--runs`` runs each (the services taken in turn, bare included, run after run), and the ratio
-to the bare baseline (``bench/push_app/bare.py``, whose first request is a push it answers at once). Then ``python
+to the bare baseline (``bench/push_app/bare.py``, whose first request is a push it answers at once). A reference
+row, ``bench/push_app/bare_pydantic.py``, adds only pydantic and one envelope model to bare: the share of the 1.5×
+budget the validation library takes before any code of this project. Then ``python
 -X importtime -c 'import main'`` per source: the total and the top 10 modules by cumulative import time.
 Figures only, never a test.
 """
@@ -32,6 +34,8 @@ from _common import BENCH_OUT, REPO, client_env, machine, machine_line, running_
 from first_requests import FirstRequest, first_request
 
 BARE = Path(__file__).resolve().parent / "push_app" / "bare.py"
+# A reference, not a baseline: bare plus pydantic's import and one envelope model (what the library alone costs).
+BARE_PYDANTIC = BARE.with_name("bare_pydantic.py")
 
 
 def importtime(source: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -93,7 +97,10 @@ def main() -> int:
     results: list[dict[str, Any]] = []
     with running_stack(args.state_dir) as stack:
         base = {**os.environ, **client_env(stack), "PYTHONUNBUFFERED": "1"}
-        candidates: list[tuple[str, Path, str, dict[str, str]]] = [("bare functions-framework", BARE, "bare", base)]
+        candidates: list[tuple[str, Path, str, dict[str, str]]] = [
+            ("bare functions-framework", BARE, "bare", base),
+            ("bare + a pydantic envelope model (reference)", BARE_PYDANTIC, "bare_pydantic", base),
+        ]
         buckets = stack["buckets"]
         for name in names:
             service = topology.services[name]
@@ -106,7 +113,7 @@ def main() -> int:
         requests: dict[str, Any] = {}
         for run in range(args.runs):  # interleaved: a slow spell of the shared machine hits bare and services alike
             for name, source, target, env in candidates:
-                kind = "bare" if target == "bare" else name
+                kind = "bare" if target.startswith("bare") else name
                 request = requests[name] = first_request(kind, stack["project"], buckets)
                 served = serve(target, source, env, log=log_dir / f"{name.replace(' ', '_')}-{run}.log")
                 try:
