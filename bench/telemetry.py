@@ -1,6 +1,6 @@
 """Benchmark: telemetry ingest → analytics on the local stack, in readings per second.
 
-    .venv/bin/python bench/telemetry.py [--readings 2000] [--devices 10] [--warm-up 2000] [--state-dir .local]
+    .venv/bin/python bench/telemetry.py [--readings 2000] [--devices 10] [--warm-up 6000] [--state-dir .local]
 
 Runs the device simulator (``stack/simulate.py``: unique readings, 10 % re-sent later, 10 % out of order) in two
 shapes — small batches at modest concurrency (batch 50, 4 requests in flight: many small pushes) and large
