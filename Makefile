@@ -14,7 +14,8 @@ PORT_BASE ?= 8085
 export PYTHONNODEBUGRANGES := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status test test-unit test-integration test-e2e test-infra test-reliability dlq lint format lock clean
+.PHONY: help install up down status test test-unit test-integration test-e2e test-infra test-reliability images-python \
+	test-images-python dlq lint format lock clean
 
 help:
 	@echo "make up        run emulators + services in the foreground (Ctrl-C stops all); DETACH=1 to background"
@@ -22,6 +23,7 @@ help:
 	@echo "make status    what the stack runs and whether it answers"
 	@echo "make test      the whole test suite (unit, integration, e2e); starts its own stack"
 	@echo "make test-unit | test-integration | test-e2e | test-infra | test-reliability   one layer"
+	@echo "make test-images-python   the whole suite on the container images' Python (e.g. python3.12)"
 	@echo "make dlq ARGS=\"list\"   dead letters and failures: list | show ID | replay ID|--all | discard ID"
 	@echo "make lint      ruff"
 	@echo "make lock      re-pin constraints.txt from requirements-dev.in"
@@ -60,6 +62,21 @@ test-infra: install
 test-reliability: install
 	$(PY) -m pytest -m reliability $(PYTEST_ARGS)
 
+# The container images run the Python of the Dockerfiles' FROM line, newer than many machines' python3. This runs
+# the whole suite on that Python, in its own venv (.venv-images), services included. The interpreter: pythonX.Y
+# on PATH, else pyenv's copy (pyenv's shims answer only for the selected version), else set IMAGES_PYTHON.
+IMAGES_PYTHON_VERSION := $(shell sed -n 's/^FROM python:\([0-9.]*\)-slim.*/\1/p' services/orders/Dockerfile | head -n1)
+ifndef IMAGES_PYTHON
+IMAGES_PYTHON := $(shell v=$(IMAGES_PYTHON_VERSION); python$$v -c '' 2>/dev/null && echo python$$v || \
+	{ p=$$(pyenv prefix $$v 2>/dev/null) && echo $$p/bin/python$$v; } || echo python$$v)
+endif
+
+images-python:
+	@echo $(IMAGES_PYTHON)
+
+test-images-python:
+	$(MAKE) test VENV=.venv-images PYTHON=$(IMAGES_PYTHON)
+
 # Dead letters and permanent failures (docs/dead-letters.md), e.g. make dlq ARGS="replay --all".
 dlq: install
 	$(PY) -m dlq $(ARGS)
@@ -80,4 +97,4 @@ lock:
 	mv constraints.txt.new constraints.txt && rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) .local .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-images .local .pytest_cache .ruff_cache
