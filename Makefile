@@ -67,7 +67,7 @@ test-reliability: install
 # on PATH, else pyenv's copy (pyenv's shims answer only for the selected version), else set IMAGES_PYTHON.
 IMAGES_PYTHON_VERSION := $(shell sed -n 's/^FROM python:\([0-9.]*\)-slim.*/\1/p' services/orders/Dockerfile | head -n1)
 ifndef IMAGES_PYTHON
-IMAGES_PYTHON := $(shell v=$(IMAGES_PYTHON_VERSION); python$$v -c '' 2>/dev/null && echo python$$v || \
+IMAGES_PYTHON = $(shell v=$(IMAGES_PYTHON_VERSION); python$$v -c '' 2>/dev/null && echo python$$v || \
 	{ p=$$(pyenv prefix $$v 2>/dev/null) && echo $$p/bin/python$$v; } || echo python$$v)
 endif
 
