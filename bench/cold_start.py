@@ -87,7 +87,7 @@ def main() -> int:
     args = parser.parse_args()
     info = machine()
 
-    from stack.services import compile_sources, service_env
+    from stack.services import PYTHON_RUNTIME_ENV, compile_sources, service_env
     from stack.topology import load_topology
 
     topology = load_topology()
@@ -96,9 +96,8 @@ def main() -> int:
     log_dir = BENCH_OUT / "cold_start-logs"
     results: list[dict[str, Any]] = []
     with running_stack(args.state_dir) as stack:
-        # The services' own pydantic setting (stack.services.service_env, the images), so the reference row pays
-        # for pydantic as the services do: no plugin scan.
-        base = {**os.environ, **client_env(stack), "PYTHONUNBUFFERED": "1", "PYDANTIC_DISABLE_PLUGINS": "__all__"}
+        # The services' own Python settings, so the reference row pays for pydantic as the services do.
+        base = {**os.environ, **client_env(stack), **PYTHON_RUNTIME_ENV}
         candidates: list[tuple[str, Path, str, dict[str, str]]] = [
             ("bare functions-framework", BARE, "bare", base),
             ("bare + a pydantic envelope model (reference)", BARE_PYDANTIC, "bare_pydantic", base),

@@ -65,6 +65,14 @@ def service_command(executable: Path, service: Service, port: int) -> list[str]:
     ]  # fmt: skip
 
 
+# How every service's Python runs, locally as in the container images (see a service's Dockerfile);
+# bench/cold_start.py starts its reference functions the same way.
+PYTHON_RUNTIME_ENV = {
+    "PYTHONUNBUFFERED": "1",  # log lines reach the log file as they happen
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",  # no pydantic plugins are installed: skip scanning every package for them
+}
+
+
 def service_env(
     service: Service,
     topology: Topology,
@@ -85,8 +93,7 @@ def service_env(
             "K_SERVICE": service.name,
             "FUNCTION_TARGET": service.target,  # as Terraform and the images set it; a shared main.py reads it
             "PORT": str(port),
-            "PYTHONUNBUFFERED": "1",  # log lines reach the log file as they happen
-            "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as in the container images (see a service's Dockerfile)
+            **PYTHON_RUNTIME_ENV,
             # Local-only settings: mail goes to the stack's SMTP sink; the outbox sweeper (every few
             # seconds here) publishes what was left unsent for more than a few seconds.
             "SMTP_HOST": emulators["smtp"].rsplit(":", 1)[0],
