@@ -75,7 +75,7 @@ def reserve_stock(event: DomainEvent, ctx: HandlerContext) -> None:
     order: OrderPlaced = event.data  # type: ignore[assignment]
     db, tx = ctx.db, ctx.transaction
     reservation_ref = db.collection(RESERVATIONS).document(order.order_id)
-    snapshot = reservation_ref.get(transaction=tx)
+    snapshot = ctx.get(reservation_ref)
     action = on_placed(_status(snapshot))
     if action is PlacedAction.NOTHING:
         return  # the same order under another event id: already decided and answered
@@ -88,7 +88,7 @@ def reserve_stock(event: DomainEvent, ctx: HandlerContext) -> None:
 
     wanted = wanted_per_sku((line.sku, line.quantity) for line in order.items)
     refs = {sku: db.collection(PRODUCTS).document(sku) for sku in wanted}
-    stock = {snapshot.id: _level(snapshot) for snapshot in tx.get_all(list(refs.values()))}
+    stock = {snapshot.id: _level(snapshot) for snapshot in ctx.get_all(refs.values())}
     decision = decide(wanted, stock)
 
     for sku, quantity in decision.quantities.items():
@@ -118,7 +118,7 @@ def release_stock(event: DomainEvent, ctx: HandlerContext) -> None:
     cancelled: OrderCancelled = event.data  # type: ignore[assignment]
     db, tx = ctx.db, ctx.transaction
     reservation_ref = db.collection(RESERVATIONS).document(cancelled.order_id)
-    snapshot = reservation_ref.get(transaction=tx)
+    snapshot = ctx.get(reservation_ref)
     action = on_cancelled(_status(snapshot))
     now = datetime.now(UTC)
     if action is CancelledAction.NOTHING:
@@ -139,7 +139,7 @@ def release_stock(event: DomainEvent, ctx: HandlerContext) -> None:
 
     items = {line["sku"]: int(line["quantity"]) for line in snapshot.get("items")}
     refs = {sku: db.collection(PRODUCTS).document(sku) for sku in items}
-    stock = {product.id: _level(product) for product in tx.get_all(list(refs.values()))}
+    stock = {product.id: _level(product) for product in ctx.get_all(refs.values())}
     for sku, quantity in items.items():
         level = after_release(stock[sku] or StockLevel(available=0), quantity)
         tx.set(refs[sku], {"available": level.available, "reserved": level.reserved}, merge=True)
@@ -161,12 +161,12 @@ def sell_stock(event: DomainEvent, ctx: HandlerContext) -> None:
     order_id: str = event.data.order_id  # type: ignore[attr-defined]
     db, tx = ctx.db, ctx.transaction
     reservation_ref = db.collection(RESERVATIONS).document(order_id)
-    snapshot = reservation_ref.get(transaction=tx)
+    snapshot = ctx.get(reservation_ref)
     if not on_confirmed(_status(snapshot)):
         return
     items = {line["sku"]: int(line["quantity"]) for line in snapshot.get("items")}
     refs = {sku: db.collection(PRODUCTS).document(sku) for sku in items}
-    products = {product.id: product.to_dict() or {} for product in tx.get_all(list(refs.values()))}
+    products = {product.id: product.to_dict() or {} for product in ctx.get_all(refs.values())}
     for sku, quantity in items.items():
         current = products.get(sku, {})
         reserved, sold = after_sale(int(current.get("reserved", 0)), int(current.get("sold", 0)), quantity)

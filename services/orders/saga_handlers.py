@@ -23,7 +23,7 @@ def on_outcome(event: DomainEvent, ctx: HandlerContext) -> None:
     data = event.data
     order_id: str = data.order_id  # type: ignore[attr-defined]
     ref = ctx.db.collection(ORDERS).document(order_id)
-    snapshot = ref.get(transaction=ctx.transaction)
+    snapshot = ctx.get(ref)
     if not snapshot.exists:
         # The order is committed before its OrderPlaced is published, so this outcome is for no order of ours.
         raise PermanentError(f"{event.type} for unknown order {order_id!r}", reason="unknown_order")

@@ -118,7 +118,7 @@ def _record_charge(
     ctx: HandlerContext, ref: Any, order: OrderPlaced, event_id: str, key: str, result: ChargeResult | None
 ) -> None:
     """In the ledger transaction: decide again from what the transaction reads, then write and emit."""
-    step = on_placed(_state(ref.get(transaction=ctx.transaction)), key=key, has_token=bool(order.payment_token))
+    step = on_placed(_state(ctx.get(ref)), key=key, has_token=bool(order.payment_token))
     now = datetime.now(UTC)
     if step is PlacedStep.DECLINE_CANCELLED:
         ctx.transaction.update(ref, {"placed_event_id": event_id, "updated_at": now})
@@ -165,7 +165,7 @@ def _record_cancellation(
     planned: CancelledStep,
     refund: RefundResult | None,
 ) -> None:
-    snapshot = ref.get(transaction=ctx.transaction)
+    snapshot = ctx.get(ref)
     step = on_cancelled(_state(snapshot))
     if step is not planned:
         if planned is CancelledStep.REFUND and step is CancelledStep.NOTHING:

@@ -61,3 +61,74 @@ def test_concurrent_deliveries_on_one_document_all_count_and_serialized_ones_nev
     assert counter.get().get("reserved") == DELIVERIES  # exactly once each, either way
     if serialized:
         assert attempts[0] == DELIVERIES  # one transaction attempt each: no collision, no retry
+
+
+def _count_batch_gets(consumer: Consumer, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The documents of each BatchGetDocuments call the consumer's client makes (the real call, recorded)."""
+    api = consumer.db._firestore_api
+    real, calls = api.batch_get_documents, []
+
+    def recording(*args: Any, request: Any, **kwargs: Any) -> Any:
+        calls.append([path.rsplit("/documents/", 1)[1] for path in request["documents"]])
+        return real(*args, request=request, **kwargs)
+
+    monkeypatch.setattr(api, "batch_get_documents", recording)
+    return calls
+
+
+def test_serialize_on_documents_come_with_the_ledger_entry_in_one_round_trip(
+    clean_stack: dict[str, Any], db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    consumer = Consumer(f"test-{uuid.uuid4().hex[:8]}", environ={"GOOGLE_CLOUD_PROJECT": clean_stack["project"]})
+    hot, other = (db.collection("hot-test").document(uuid.uuid4().hex) for _ in range(2))
+    hot.set({"reserved": 0})
+    other.set({"name": "not named by serialize_on"})
+    seen: list[list[Any]] = []
+
+    @consumer.on(ORDER_PLACED, serialize_on=lambda event: [hot.path])
+    def reserve(event: DomainEvent, ctx: HandlerContext) -> None:
+        reserved = ctx.get(hot).get("reserved")
+        if event.data.order_id == "o-1":  # type: ignore[attr-defined]
+            seen.append([s.to_dict() for s in ctx.get_all([other, hot])])  # one named, one not: one read more
+        ctx.transaction.update(hot, {"reserved": reserved + 1})
+
+    calls = _count_batch_gets(consumer, monkeypatch)
+    assert _deliver(consumer, 0)["status"] == "processed"
+    assert len(calls) == 1 and calls[0][1:] == [hot.path]  # the ledger entry first, the named document with it
+
+    calls.clear()
+    assert _deliver(consumer, 1)["status"] == "processed"
+    assert [c[1:] for c in calls] == [[hot.path], []] and calls[1] == [other.path]  # only the unnamed one is read
+    assert seen == [[{"name": "not named by serialize_on"}, {"reserved": 1}]]  # in the order asked for
+    assert hot.get().get("reserved") == 2
+
+
+def test_named_documents_are_read_again_when_a_colliding_transaction_retries(
+    clean_stack: dict[str, Any], db: Any
+) -> None:
+    """Two instances (their own locks) on one document collide in Firestore; every retried attempt must see the
+    other's commit, or an increment is lost."""
+    counter = db.collection("hot-test").document(uuid.uuid4().hex)
+    counter.set({"reserved": 0})
+    instances = [
+        Consumer(f"test-{uuid.uuid4().hex[:8]}", environ={"GOOGLE_CLOUD_PROJECT": clean_stack["project"]})
+        for _ in range(2)
+    ]
+    for consumer in instances:
+
+        @consumer.on(ORDER_PLACED, serialize_on=lambda event: [counter.path])
+        def reserve(event: DomainEvent, ctx: HandlerContext) -> None:
+            ctx.transaction.update(counter, {"reserved": ctx.get(counter).get("reserved") + 1})
+
+    with ThreadPoolExecutor(DELIVERIES) as pool:
+        answers = list(pool.map(lambda n: _deliver(instances[n % 2], n), range(DELIVERIES)))
+
+    assert [a["status"] for a in answers] == ["processed"] * DELIVERIES
+    assert counter.get().get("reserved") == DELIVERIES
+
+
+def test_get_outside_the_ledger_transaction_says_how_to_get_one(clean_stack: dict[str, Any], db: Any) -> None:
+    consumer = Consumer(f"test-{uuid.uuid4().hex[:8]}", environ={"GOOGLE_CLOUD_PROJECT": clean_stack["project"]})
+    ctx = HandlerContext(delivery=None, consumer=consumer)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="exactly_once=True or use transact"):
+        ctx.get(db.collection("hot-test").document("x"))

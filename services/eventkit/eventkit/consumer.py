@@ -51,6 +51,9 @@ class HandlerContext:
     ``emit`` stages an outgoing event in the transactional outbox: it commits with the handler's writes and is
     published after the commit. Its CloudEvent id is derived from (consumer, delivery key, type, n), so a
     retried transaction or a redelivery produces the same id and downstream consumers dedupe it.
+
+    ``get`` and ``get_all`` read documents in the transaction. The route's ``serialize_on`` documents were
+    already read with the ledger entry, in the round trip that began the transaction: those cost no read.
     """
 
     delivery: Delivery
@@ -59,10 +62,30 @@ class HandlerContext:
     emitted: list[StagedEvent] = field(default_factory=list)
     duplicate: bool = False  # set by transact() when the ledger says this delivery was already handled
     hold: tuple[str, ...] = ()  # the route's serialize_on names, held around transact()'s transaction
+    prefetched: dict[str, Any] = field(default_factory=dict)  # document path → snapshot read with the ledger
 
     @property
     def db(self) -> Any:
         return self.consumer.db
+
+    def get(self, ref: Any) -> Any:
+        """``ref``'s snapshot in the transaction (already read if ``serialize_on`` named it)."""
+        return self.get_all([ref])[0]
+
+    def get_all(self, refs: Iterable[Any]) -> list[Any]:
+        """Snapshots of ``refs`` in the transaction, in the order given: one read for those not yet read.
+
+        A snapshot read with the ledger entry is as of the transaction's start, as a read now would be: the
+        transaction has held its lock since.
+        """
+        if self.transaction is None:
+            raise RuntimeError("get() reads in the ledger transaction: route with exactly_once=True or use transact()")
+        refs = list(refs)
+        missing = {ref.path: ref for ref in refs if ref.path not in self.prefetched}
+        read = {}
+        if missing:
+            read = {snapshot.reference.path: snapshot for snapshot in self.transaction.get_all(list(missing.values()))}
+        return [self.prefetched[ref.path] if ref.path in self.prefetched else read[ref.path] for ref in refs]
 
     @property
     def cause(self) -> str:
@@ -164,10 +187,11 @@ class Consumer:
         Firestore writes and the ledger entry commit together. With ``False`` the handler guards its own
         effects, e.g. with ``consumer.ledger.side_effect_once``.
 
-        ``serialize_on(payload)`` names the shared documents the handler's transaction reads and then writes
-        (e.g. ``products/MUG-1``): deliveries naming the same document run their transactions one at a time in
-        this instance instead of colliding in Firestore (keyed_locks.py). The publish after the commit is not
-        held up.
+        ``serialize_on(payload)`` names the shared documents the handler's transaction reads and then writes,
+        by document path (e.g. ``products/MUG-1``): deliveries naming the same document run their transactions
+        one at a time in this instance instead of colliding in Firestore (keyed_locks.py). The publish after the
+        commit is not held up. The transaction reads those documents with its ledger entry, in the round trip
+        that begins it, so the handler's ``ctx.get``/``ctx.get_all`` of them need no round trip of their own.
         """
         if kind in self._routes:
             raise ValueError(f"{self.name}: {kind} already has a handler")
@@ -261,15 +285,20 @@ class Consumer:
         reads and writes (see ``on(serialize_on=...)``); their locks are held until the commit.
         """
         attempts: list[HandlerContext] = []
+        hold = tuple(hold)
+        # The hot documents are read with the ledger entry, in the round trip that begins the transaction.
+        hot_refs = [self.db.document(name) for name in hold]
 
-        def in_transaction(transaction: Any) -> T:
-            ctx = HandlerContext(delivery, self, transaction)  # fresh per attempt: aborted attempts retry
+        def in_transaction(transaction: Any, snapshots: list[Any]) -> T:
+            # Fresh per attempt: aborted attempts retry, and each attempt reads the documents again.
+            prefetched = {ref.path: snapshot for ref, snapshot in zip(hot_refs, snapshots, strict=True)}
+            ctx = HandlerContext(delivery, self, transaction, hold=hold, prefetched=prefetched)
             attempts.append(ctx)
             return write(ctx)
 
         digest = payload_hash(_payload_identity(delivery))
         with self._hot_documents.hold(hold):
-            once = self.ledger.run_once(self.name, delivery.key, digest, in_transaction)
+            once = self.ledger.run_once_reading(self.name, delivery.key, digest, hot_refs, in_transaction)
         if once.duplicate:
             self.outbox.publish_for_cause(f"{self.name}/{delivery.key}")
         elif attempts and attempts[-1].emitted:

@@ -23,7 +23,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -143,9 +143,9 @@ class FirestoreLedger:
         self.contention_budget = contention_budget
         self._in_flight = KeyedLocks()
 
-    def _transact(self, ref: Any, attempt: Callable[[Any, list[Any]], T], what: str) -> T:
-        """Every ledger transaction starts by reading its entry: that read begins the transaction."""
-        return run_read_write(self.client, [ref], attempt, what, self.contention_budget)
+    def _transact(self, refs: Sequence[Any], attempt: Callable[[Any, list[Any]], T], what: str) -> T:
+        """Every ledger transaction starts by reading its entry (first in ``refs``): that read begins it."""
+        return run_read_write(self.client, refs, attempt, what, self.contention_budget)
 
     def _single_flight(self, consumer: str, key: str) -> contextlib.AbstractContextManager[None]:
         """Duplicates arriving at one instance at once queue here instead of colliding in Firestore."""
@@ -163,6 +163,19 @@ class FirestoreLedger:
         ``write`` may run more than once (Firestore retries aborted transactions), so it must only read and
         write through the transaction it is given — no other side effects.
         """
+        return self.run_once_reading(consumer, key, payload_hash_, (), lambda transaction, _: write(transaction))
+
+    def run_once_reading(
+        self,
+        consumer: str,
+        key: str,
+        payload_hash_: str,
+        also_read: Sequence[Any],
+        write: Callable[[Any, list[Any]], T],
+    ) -> Once[T]:
+        """:meth:`run_once`, with the documents ``also_read`` read in the same round trip as the ledger entry
+        (the one that begins the transaction): ``write(transaction, snapshots)`` gets their snapshots in order,
+        so a write that needs them costs no read of its own. Not read again on a duplicate."""
         ref = self._ref(consumer, key)
 
         def attempt(transaction: Any, snapshots: list[Any]) -> Once[T]:
@@ -173,13 +186,13 @@ class FirestoreLedger:
                 return Once(duplicate=True)
             if decision == "held":
                 raise LeaseHeldError(f"{consumer} is already processing {key} (lease held)")
-            result = write(transaction)
+            result = write(transaction, snapshots[1:])
             record = IdempotencyRecord(consumer, key, Status.COMPLETED, payload_hash_, now + self.ttl, completed_at=now)
             transaction.set(ref, record.to_document())
             return Once(duplicate=False, result=result)
 
         with self._single_flight(consumer, key):
-            return self._transact(ref, attempt, f"{consumer}/{key}")
+            return self._transact([ref, *also_read], attempt, f"{consumer}/{key}")
 
     def acquire(self, consumer: str, key: str, payload_hash_: str, lease: timedelta) -> str | None:
         """Take the in-progress lease: a token if acquired, ``None`` if the key is already COMPLETED.
@@ -210,7 +223,7 @@ class FirestoreLedger:
             return token
 
         with self._single_flight(consumer, key):
-            return self._transact(ref, attempt, f"{consumer}/{key}")
+            return self._transact([ref], attempt, f"{consumer}/{key}")
 
     def complete(self, consumer: str, key: str, token: str) -> None:
         """Mark the side effect done. If the lease had expired and was taken over, say so: that is the window
@@ -238,7 +251,7 @@ class FirestoreLedger:
             ):
                 transaction.delete(ref)
 
-        self._transact(ref, attempt, f"{consumer}/{key}")
+        self._transact([ref], attempt, f"{consumer}/{key}")
 
     @contextlib.contextmanager
     def side_effect_once(

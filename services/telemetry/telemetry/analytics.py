@@ -69,7 +69,7 @@ def record_readings(event: DomainEvent, ctx: HandlerContext) -> None:
         }
         held = {s.reference.path: s.to_dict() for s in tx.get_all(list(window_refs.values())) if s.exists}
         device_ref = store.device_ref(db, device_id)
-        device = device_ref.get(transaction=tx)
+        device = ctx.get(device_ref)  # read with the ledger entry (serialize_on)
         state, transitions = advance(store.device_state(device.to_dict() if device.exists else None), new, thresholds)
 
         for key, ref in window_refs.items():
