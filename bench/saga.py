@@ -8,7 +8,9 @@ inventory and payments → order-saga → CONFIRMED, on a local stack (a fresh o
 go first, unmeasured (a fresh stack is slower over its first calls). ``-c`` orders are in flight at once; each is
 followed with ``GET /orders/{id}`` every 25 ms, so times carry up to 25 ms of polling resolution. Prints
 p50/p95/p99 of time to CONFIRMED, of the POST itself, and of each hop as the order's timeline records it (when
-the saga applied the inventory and the payment outcome, from the order's creation). Figures only, never a test.
+the saga applied the inventory and the payment outcome, from the order's creation), and the CPU each of the saga's
+processes spent per measured order (from /proc; the orders API's includes answering the polls). Figures only, never
+a test.
 """
 
 from __future__ import annotations
@@ -25,7 +27,16 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import client_env, machine, machine_line, percentile, running_stack, write_json
+from _common import (
+    client_env,
+    cpu_seconds,
+    machine,
+    machine_line,
+    percentile,
+    process_group,
+    running_stack,
+    write_json,
+)
 
 POLL_SECONDS = 0.025
 WAIT_SECONDS = 30.0
@@ -33,6 +44,9 @@ SKU = "MUG-1"
 # Orders sent unmeasured before the measured ones. A fresh stack's first 50 orders ran at p50 740 ms, the next
 # three runs of 50 at 459-482 ms (the emulators' and services' first calls; docs/performance.md).
 WARM_UP = 50
+# The processes an order goes through, whose CPU per order is reported (the stack's process groups).
+SAGA_PROCESSES = ("orders", "inventory", "payments", "order-saga", "notifications", "firestore", "pubsub")
+SETTLE_SECONDS = 2.0  # after the last CONFIRMED, for the deliveries still under way (notifications, "sent" marks)
 HOPS = {"shop.inventory.": "created → inventory outcome applied", "shop.payment.": "created → payment outcome applied"}
 
 
@@ -60,6 +74,10 @@ def hops(order: dict) -> dict[str, float]:
                 at = datetime.fromisoformat(entry["at"].replace("Z", "+00:00"))
                 found[label] = (at - created).total_seconds() * 1000
     return found
+
+
+def cpu_by_process(stack: dict) -> dict[str, float]:
+    return {name: cpu_seconds(process_group(stack["pids"][name])) for name in SAGA_PROCESSES if name in stack["pids"]}
 
 
 def one_order(api: str, index: int) -> dict:
@@ -109,9 +127,13 @@ def main() -> int:
                 warm_confirmed = [r["final_ms"] for r in warm if r["status"] == "CONFIRMED"]
                 p50 = f"{percentile(warm_confirmed, 50):.0f} ms" if warm_confirmed else "-"
                 print(f"  (warm-up) {len(warm_confirmed)}/{args.warm_up} confirmed, p50 {p50}", file=sys.stderr)
+            cpu_before = cpu_by_process(stack)
             started = time.perf_counter()
             results = list(pool.map(lambda i: one_order(api, i), range(args.n)))
         seconds = time.perf_counter() - started
+        time.sleep(SETTLE_SECONDS)
+        cpu_after = cpu_by_process(stack)
+    cpu_ms = {name: round((cpu_after[name] - cpu_before[name]) * 1000 / args.n, 2) for name in cpu_before}
 
     outcomes = Counter(r["status"] for r in results)
     confirmed = [r["final_ms"] for r in results if r["status"] == "CONFIRMED"]
@@ -136,6 +158,10 @@ def main() -> int:
         row = {q: round(percentile(values, q), 1) for q in (50, 95, 99, 100)}
         summary[label] = {"n": len(values), **{f"p{q}": v for q, v in row.items()}}
         print(f"| {label} | {len(values)} | {row[50]:.0f} | {row[95]:.0f} | {row[99]:.0f} | {row[100]:.0f} | {goal} |")
+    print("\nCPU per measured order (ms; user + system, from /proc):\n")
+    print("| " + " | ".join(cpu_ms) + " |")
+    print("|" + " ---: |" * len(cpu_ms))
+    print("| " + " | ".join(f"{value:.2f}" for value in cpu_ms.values()) + " |")
     met = bool(confirmed) and percentile(confirmed, 50) < 1000 and percentile(confirmed, 99) < 3000
     print(f"\nsaga goal (p50 < 1 s, p99 < 3 s): {'met' if met else 'not met'}")
     write_json(
@@ -147,6 +173,7 @@ def main() -> int:
             "seconds": round(seconds, 2),
             "outcomes": outcomes,
             "summary": summary,
+            "cpu_ms_per_order": cpu_ms,
             "goal_met": met,
             "raw": results,
         },
