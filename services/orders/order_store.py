@@ -1,4 +1,4 @@
-"""Orders in Firestore: placing an order (order + outbox event + idempotency key, one transaction), reading.
+"""Orders in Firestore: placing an order (order + outbox event + idempotency key, one atomic commit), reading.
 
 Collections: ``products/{sku}`` (the catalog: name, price, currency, available, reserved), ``orders/{order_id}``,
 ``order_requests/{sha256(Idempotency-Key)}`` (which order a key created, and the request's fingerprint).
@@ -18,7 +18,6 @@ from pricing import Product, price_order
 from eventkit.catalog.orders import ORDER_PLACED
 from eventkit.outbox import Outbox, StagedEvent
 from eventkit.publish import Publisher
-from eventkit.transactions import run_transaction
 
 PRODUCTS = "products"
 ORDERS = "orders"
@@ -53,8 +52,14 @@ def product_from(snapshot: Any) -> Product | None:
 def place_order(
     db: Any, outbox: Outbox, publisher: Publisher, request: OrderRequest, idempotency_key: str | None
 ) -> Placed:
-    """Write the order and its OrderPlaced event atomically; the caller publishes the event after the commit."""
-    from google.cloud import firestore
+    """Write the order and its OrderPlaced event atomically; the caller publishes the event after the commit.
+
+    Two round trips and no transaction: one read of the Idempotency-Key's record and the products, then one
+    atomic commit of the order, its outbox entry and the key's record, created only if absent. Pricing needs
+    no lock on the products (inventory, which writes them, decides availability), so placing an order never
+    holds up a reservation. A request that lost a race for the same key finds the winner's order.
+    """
+    from google.api_core.exceptions import AlreadyExists
 
     fingerprint = request.fingerprint()
     key_ref = (
@@ -62,59 +67,67 @@ def place_order(
         if idempotency_key
         else None
     )
-    order_id = uuid.uuid4().hex
+    product_refs = [db.collection(PRODUCTS).document(line.sku) for line in request.items]
+    snapshots = {s.reference.path: s for s in db.get_all(([key_ref] if key_ref else []) + product_refs)}
+    if key_ref is not None:
+        replayed = _replay(db, snapshots[key_ref.path], fingerprint, idempotency_key)
+        if replayed is not None:
+            return replayed
 
-    @firestore.transactional
-    def attempt(transaction: Any) -> Placed:
-        if key_ref is not None:
-            seen = key_ref.get(transaction=transaction)
-            if seen.exists:
-                if seen.get("fingerprint") != fingerprint:
-                    raise IdempotencyKeyReused(idempotency_key)
-                existing = db.collection(ORDERS).document(seen.get("order_id")).get(transaction=transaction)
-                return Placed(existing.to_dict(), replayed=True, staged=None)
-
-        refs = [db.collection(PRODUCTS).document(line.sku) for line in request.items]
-        catalog = {snapshot.id: product_from(snapshot) for snapshot in transaction.get_all(refs)}
-        priced = price_order([(line.sku, line.quantity) for line in request.items], catalog, request.currency)
-
-        now = datetime.now(UTC)
-        items = [{"sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price} for line in priced.lines]
-        event = publisher.event(
-            ORDER_PLACED,
-            {
-                "order_id": order_id,
-                "customer_id": request.customer_id,
-                "email": request.email,
-                "items": items,
-                "total": priced.total,
-                "currency": request.currency,
-                "payment_token": request.payment_token,
-            },
-            subject=f"orders/{order_id}",
-        )
-        order = {
+    catalog = {ref.id: product_from(snapshots[ref.path]) for ref in product_refs}
+    priced = price_order([(line.sku, line.quantity) for line in request.items], catalog, request.currency)
+    order_id, now = uuid.uuid4().hex, datetime.now(UTC)
+    items = [{"sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price} for line in priced.lines]
+    event = publisher.event(
+        ORDER_PLACED,
+        {
             "order_id": order_id,
-            "status": "PENDING",
-            "reason": None,
             "customer_id": request.customer_id,
             "email": request.email,
             "items": items,
             "total": priced.total,
             "currency": request.currency,
-            "inventory": "PENDING",
-            "payment": "PENDING",
-            "created_at": now,
-            "updated_at": now,
-            "timeline": [{"type": ORDER_PLACED, "at": now, "event_id": event.id}],
-        }
-        transaction.create(db.collection(ORDERS).document(order_id), order)
-        staged = outbox.add(transaction, publisher.config.topic_path(ORDER_TOPIC), event, cause=f"orders/{order_id}")
-        if key_ref is not None:
-            transaction.create(key_ref, {"fingerprint": fingerprint, "order_id": order_id, "created_at": now})
-        return Placed(order, replayed=False, staged=staged)
+            "payment_token": request.payment_token,
+        },
+        subject=f"orders/{order_id}",
+    )
+    order = {
+        "order_id": order_id,
+        "status": "PENDING",
+        "reason": None,
+        "customer_id": request.customer_id,
+        "email": request.email,
+        "items": items,
+        "total": priced.total,
+        "currency": request.currency,
+        "inventory": "PENDING",
+        "payment": "PENDING",
+        "created_at": now,
+        "updated_at": now,
+        "timeline": [{"type": ORDER_PLACED, "at": now, "event_id": event.id}],
+    }
+    batch = db.batch()
+    batch.create(db.collection(ORDERS).document(order_id), order)
+    staged = outbox.add(batch, publisher.config.topic_path(ORDER_TOPIC), event, cause=f"orders/{order_id}")
+    if key_ref is not None:
+        batch.create(key_ref, {"fingerprint": fingerprint, "order_id": order_id, "created_at": now})
+    try:
+        batch.commit()  # all or nothing: with the key's record taken, no order and no event either
+    except AlreadyExists:
+        if key_ref is None or (replayed := _replay(db, key_ref.get(), fingerprint, idempotency_key)) is None:
+            raise
+        return replayed
+    return Placed(order, replayed=False, staged=staged)
 
-    return run_transaction(db, attempt, f"order {order_id}")
+
+def _replay(db: Any, key_record: Any, fingerprint: str, idempotency_key: str | None) -> Placed | None:
+    """The order an Idempotency-Key already placed, if it did; raises if that was for another request body."""
+    if not key_record.exists:
+        return None
+    if key_record.get("fingerprint") != fingerprint:
+        raise IdempotencyKeyReused(idempotency_key)
+    existing = db.collection(ORDERS).document(key_record.get("order_id")).get()
+    return Placed(existing.to_dict(), replayed=True, staged=None)
 
 
 def get_order(db: Any, order_id: str) -> dict[str, Any] | None:

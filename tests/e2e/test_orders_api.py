@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,20 @@ def test_same_idempotency_key_with_another_body_is_a_conflict(api: str, db: Any)
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "idempotency_key_reused"
     assert _count(db, "orders") == 1
+
+
+def test_concurrent_requests_with_one_idempotency_key_place_one_order(api: str, db: Any) -> None:
+    """They race to create the key's record in one atomic commit; the losers answer with the winner's order."""
+    headers = {"Idempotency-Key": "key-race"}
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(lambda _: requests.post(f"{api}/orders", json=ORDER, headers=headers, timeout=30), range(8))
+        )
+
+    assert [a.status_code for a in answers] == [201] * 8, [a.text for a in answers]
+    assert len({a.json()["order_id"] for a in answers}) == 1
+    assert _count(db, "orders") == 1
+    assert len(_placed_events(db)) == 1
 
 
 @pytest.mark.parametrize(

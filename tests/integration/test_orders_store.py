@@ -1,0 +1,95 @@
+"""Placing an order on the Firestore emulator: two round trips, no transaction, and the Idempotency-Key kept."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "orders"))
+
+from order_request import OrderRequest
+from order_store import IdempotencyKeyReused, place_order
+
+from eventkit import Consumer
+
+BODY = {
+    "customer_id": "c-1",
+    "email": "ana@example.com",
+    "items": [{"sku": "MUG-1", "quantity": 2}, {"sku": "CUP-1", "quantity": 1}],
+    "payment_token": "tok_ok",
+    "currency": "EUR",
+}
+
+
+@pytest.fixture
+def orders(clean_stack: dict[str, Any], db: Any) -> Consumer:
+    for sku, price in (("MUG-1", 1200), ("CUP-1", 800)):
+        db.collection("products").document(sku).set({"name": sku, "price": price, "currency": "EUR", "available": 5})
+    environ = {"GOOGLE_CLOUD_PROJECT": clean_stack["project"], "TOPIC_ORDER_EVENTS": "order-events"}
+    return Consumer("orders-store-test", topics=["order-events"], environ=environ)
+
+
+def _record_calls(db: Any, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Every Firestore call the client makes from here on, by method (the real calls, counted)."""
+    api, calls = db._firestore_api, Counter()
+    for name in ("batch_get_documents", "begin_transaction", "commit", "rollback", "get_document"):
+        real = getattr(api, name)
+
+        def counted(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            calls[_name] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(api, name, counted)
+    return calls
+
+
+def test_an_order_is_one_read_and_one_commit_with_its_event(
+    orders: Consumer, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _record_calls(db, monkeypatch)
+    placed = place_order(db, orders.outbox, orders.publisher, OrderRequest.model_validate(BODY), "key-1")
+
+    assert calls == {"batch_get_documents": 1, "commit": 1}  # the key's record and both products; then all of it
+    assert placed.order["total"] == 2 * 1200 + 800 and not placed.replayed
+    assert db.collection("orders").document(placed.order["order_id"]).get().exists
+    entry = db.collection("outbox").document(placed.staged.event_id).get()  # type: ignore[union-attr]
+    assert entry.get("event_type") == "shop.order.placed.v1" and entry.get("sent") is False  # publish is the API's
+
+
+def test_the_same_key_replays_and_another_body_under_it_is_refused(orders: Consumer, db: Any) -> None:
+    request = OrderRequest.model_validate(BODY)
+    first = place_order(db, orders.outbox, orders.publisher, request, "key-2")
+    again = place_order(db, orders.outbox, orders.publisher, request, "key-2")
+
+    assert again.replayed and again.staged is None and again.order["order_id"] == first.order["order_id"]
+    other = OrderRequest.model_validate({**BODY, "items": [{"sku": "MUG-1", "quantity": 1}]})
+    with pytest.raises(IdempotencyKeyReused):
+        place_order(db, orders.outbox, orders.publisher, other, "key-2")
+    assert len(list(db.collection("orders").stream())) == 1
+
+
+def test_a_request_that_loses_the_race_for_its_key_answers_with_the_winners_order(
+    orders: Consumer, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both read the key as unused; the second commit finds it taken, writes nothing, and replays the first."""
+    request = OrderRequest.model_validate(BODY)
+    real_get_all, rival = db.get_all, []
+
+    def get_all_then_lose_the_race(refs: Any, *args: Any, **kwargs: Any) -> Any:
+        snapshots = list(real_get_all(refs, *args, **kwargs))
+        monkeypatch.setattr(db, "get_all", real_get_all)  # the rival reads as usual
+        rival.append(place_order(db, orders.outbox, orders.publisher, request, "key-3"))  # and commits first
+        return snapshots
+
+    monkeypatch.setattr(db, "get_all", get_all_then_lose_the_race)
+    loser = place_order(db, orders.outbox, orders.publisher, request, "key-3")
+
+    assert not rival[0].replayed
+    assert loser.replayed and loser.order["order_id"] == rival[0].order["order_id"]
+    assert len(list(db.collection("orders").stream())) == 1
+    placed = [e for e in db.collection("outbox").stream() if e.get("event_type") == "shop.order.placed.v1"]
+    assert len(placed) == 1
