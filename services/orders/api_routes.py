@@ -1,6 +1,6 @@
 """The orders HTTP API: routes, request checks and responses (see openapi.yaml, which this must match).
 
-A rejected request writes nothing: every check runs before the one transaction that writes.
+A rejected request writes nothing: every check runs before the one atomic commit that writes.
 """
 
 from __future__ import annotations
@@ -98,6 +98,8 @@ class OrdersApi:
             order_request = OrderRequest.model_validate(body)
         except ValidationError as exc:
             raise ApiError(422, "validation_failed", "request is invalid", validation_details(exc)) from None
+        from eventkit.outcome import transient_google_errors
+
         try:
             placed = place_order(self.db, self.outbox, self.publisher, order_request, key)
         except PricingError as exc:
@@ -106,7 +108,8 @@ class OrdersApi:
             raise ApiError(
                 409, "idempotency_key_reused", "this Idempotency-Key was already used with a different request body"
             ) from None
-        except RetryableError as exc:
+        except (RetryableError, *transient_google_errors()) as exc:
+            # Safe to retry: with the same Idempotency-Key a commit that did land is answered as a replay.
             raise ApiError(503, "try_again", str(exc)) from None
 
         if placed.staged is not None:

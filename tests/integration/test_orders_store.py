@@ -93,3 +93,22 @@ def test_a_request_that_loses_the_race_for_its_key_answers_with_the_winners_orde
     assert len(list(db.collection("orders").stream())) == 1
     placed = [e for e in db.collection("outbox").stream() if e.get("event_type") == "shop.order.placed.v1"]
     assert len(placed) == 1
+
+
+def test_a_commit_firestore_cannot_take_now_is_503_try_again_and_writes_nothing(
+    orders: Consumer, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flask
+    from api_routes import OrdersApi
+    from google.api_core.exceptions import ServiceUnavailable
+    from google.cloud.firestore_v1.batch import WriteBatch
+
+    def unavailable(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise ServiceUnavailable("the emulator is busy")
+
+    monkeypatch.setattr(WriteBatch, "commit", unavailable)
+    with flask.Flask("orders").test_request_context("/orders", method="POST", json=BODY):
+        body, status, _ = OrdersApi(orders).handle(flask.request)
+
+    assert status == 503 and '"try_again"' in body
+    assert list(db.collection("orders").stream()) == []
