@@ -82,7 +82,7 @@ class HandlerContext:
             raise RuntimeError("get() reads in the ledger transaction: route with exactly_once=True or use transact()")
         refs = list(refs)
         missing = {ref.path: ref for ref in refs if ref.path not in self.prefetched}
-        read = {}
+        read: dict[str, Any] = {}
         if missing:
             read = {snapshot.reference.path: snapshot for snapshot in self.transaction.get_all(list(missing.values()))}
         return [self.prefetched[ref.path] if ref.path in self.prefetched else read[ref.path] for ref in refs]
@@ -292,7 +292,7 @@ class Consumer:
         def in_transaction(transaction: Any, snapshots: list[Any]) -> T:
             # Fresh per attempt: aborted attempts retry, and each attempt reads the documents again.
             prefetched = {ref.path: snapshot for ref, snapshot in zip(hot_refs, snapshots, strict=True)}
-            ctx = HandlerContext(delivery, self, transaction, hold=hold, prefetched=prefetched)
+            ctx = HandlerContext(delivery, self, transaction, prefetched=prefetched)
             attempts.append(ctx)
             return write(ctx)
 
