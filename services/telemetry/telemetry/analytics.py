@@ -39,7 +39,8 @@ def consumer() -> Consumer:
 
 
 def device_documents(event: DomainEvent) -> list[str]:
-    return [f"devices/{event.data.device_id}"]  # type: ignore[attr-defined]
+    """The device's document path: its lock name, and read with the delivery's ledger entry."""
+    return [f"{store.DEVICES}/{event.data.device_id}"]  # type: ignore[attr-defined]
 
 
 def record_readings(event: DomainEvent, ctx: HandlerContext) -> None:
@@ -57,24 +58,25 @@ def record_readings(event: DomainEvent, ctx: HandlerContext) -> None:
     db, tx = ctx.db, ctx.transaction
     thresholds = _thresholds(db, device_id)  # read outside the transaction's locks: operators edit them
 
-    # Reads first (Firestore transactions read before they write): which readings are new, their windows,
-    # the device.
+    # Reads first (Firestore transactions read before they write), in one round trip: the readings' ledger
+    # entries (which are new) and the windows of every fresh reading (the new ones' windows are among them).
+    # The device came with the delivery's ledger entry (serialize_on).
+    size = load_settings().window_seconds
     entries = {rid: store.reading_ref(db, device_id, rid) for rid in fresh}
-    counted = {snapshot.id for snapshot in tx.get_all(list(entries.values())) if snapshot.exists}
+    window_refs = {key: store.window_ref(db, device_id, key, size) for key in aggregate(fresh.values(), size)}
+    snapshots = ctx.get_all([*entries.values(), *window_refs.values()])
+    counted = {snapshot.id for snapshot in snapshots[: len(entries)] if snapshot.exists}
+    held = {snapshot.reference.path: snapshot.to_dict() for snapshot in snapshots[len(entries) :] if snapshot.exists}
     new = [reading for rid, reading in fresh.items() if entries[rid].id not in counted]
     if new:
-        batch_windows = aggregate(new, load_settings().window_seconds)
-        window_refs = {
-            key: store.window_ref(db, device_id, key, load_settings().window_seconds) for key in batch_windows
-        }
-        held = {s.reference.path: s.to_dict() for s in tx.get_all(list(window_refs.values())) if s.exists}
+        batch_windows = aggregate(new, size)
         device_ref = store.device_ref(db, device_id)
-        device = ctx.get(device_ref)  # read with the ledger entry (serialize_on)
+        device = ctx.get(device_ref)
         state, transitions = advance(store.device_state(device.to_dict() if device.exists else None), new, thresholds)
 
-        for key, ref in window_refs.items():
-            stats = merged(held.get(ref.path), batch_windows[key])
-            tx.set(ref, store.window_fields(device_id, key, load_settings().window_seconds, stats, now))
+        for key, stats in batch_windows.items():
+            ref = window_refs[key]
+            tx.set(ref, store.window_fields(device_id, key, size, merged(held.get(ref.path), stats), now))
         tx.set(device_ref, store.device_fields(device_id, state, now))
         ttl = ctx.consumer.ledger.ttl
         for reading in new:
