@@ -20,6 +20,7 @@ from eventkit.consumer import Consumer
 from eventkit.errors import RetryableError
 from eventkit.http_api import ApiError, Response, json_response, method_not_allowed, not_found, read_json_body
 from eventkit.outbox import Outbox, StagedEvent
+from eventkit.outcome import transient_google_errors
 from eventkit.publish import Publisher
 from eventkit.structured_log import log_context
 from eventkit.trace import trace_from_headers
@@ -98,8 +99,6 @@ class OrdersApi:
             order_request = OrderRequest.model_validate(body)
         except ValidationError as exc:
             raise ApiError(422, "validation_failed", "request is invalid", validation_details(exc)) from None
-        from eventkit.outcome import transient_google_errors
-
         try:
             placed = place_order(self.db, self.outbox, self.publisher, order_request, key)
         except PricingError as exc:
