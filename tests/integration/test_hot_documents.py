@@ -12,6 +12,7 @@ from typing import Any
 
 import flask
 import pytest
+from firestore_calls import record_firestore_calls
 
 from eventkit import Consumer, DomainEvent, HandlerContext
 from eventkit.catalog import CATALOG, ORDER_PLACED
@@ -63,19 +64,6 @@ def test_concurrent_deliveries_on_one_document_all_count_and_serialized_ones_nev
         assert attempts[0] == DELIVERIES  # one transaction attempt each: no collision, no retry
 
 
-def _count_batch_gets(consumer: Consumer, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """The documents of each BatchGetDocuments call the consumer's client makes (the real call, recorded)."""
-    api = consumer.db._firestore_api
-    real, calls = api.batch_get_documents, []
-
-    def recording(*args: Any, request: Any, **kwargs: Any) -> Any:
-        calls.append([path.rsplit("/documents/", 1)[1] for path in request["documents"]])
-        return real(*args, request=request, **kwargs)
-
-    monkeypatch.setattr(api, "batch_get_documents", recording)
-    return calls
-
-
 def test_serialize_on_documents_come_with_the_ledger_entry_in_one_round_trip(
     clean_stack: dict[str, Any], db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -92,13 +80,17 @@ def test_serialize_on_documents_come_with_the_ledger_entry_in_one_round_trip(
             seen.append([s.to_dict() for s in ctx.get_all([other, hot])])  # one named, one not: one read more
         ctx.transaction.update(hot, {"reserved": reserved + 1})
 
-    calls = _count_batch_gets(consumer, monkeypatch)
+    calls = record_firestore_calls(consumer.db, monkeypatch)
+
+    def reads() -> list[tuple[str, ...]]:
+        return [call.documents for call in calls if call.method == "batch_get_documents"]
+
     assert _deliver(consumer, 0)["status"] == "processed"
-    assert len(calls) == 1 and calls[0][1:] == [hot.path]  # the ledger entry first, the named document with it
+    assert len(reads()) == 1 and reads()[0][1:] == (hot.path,)  # the ledger entry first, the named document with it
 
     calls.clear()
     assert _deliver(consumer, 1)["status"] == "processed"
-    assert [c[1:] for c in calls] == [[hot.path], []] and calls[1] == [other.path]  # only the unnamed one is read
+    assert [r[1:] for r in reads()] == [(hot.path,), ()] and reads()[1] == (other.path,)  # only the unnamed one
     assert seen == [[{"name": "not named by serialize_on"}, {"reserved": 1}]]  # in the order asked for
     assert hot.get().get("reserved") == 2
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "orders"))
 
+from firestore_calls import counts, record_firestore_calls
 from order_request import OrderRequest
 from order_store import IdempotencyKeyReused, place_order
 
@@ -33,27 +33,13 @@ def orders(clean_stack: dict[str, Any], db: Any) -> Consumer:
     return Consumer("orders-store-test", topics=["order-events"], environ=environ)
 
 
-def _record_calls(db: Any, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """Every Firestore call the client makes from here on, by method (the real calls, counted)."""
-    api, calls = db._firestore_api, Counter()
-    for name in ("batch_get_documents", "begin_transaction", "commit", "rollback", "get_document"):
-        real = getattr(api, name)
-
-        def counted(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
-            calls[_name] += 1
-            return _real(*args, **kwargs)
-
-        monkeypatch.setattr(api, name, counted)
-    return calls
-
-
 def test_an_order_is_one_read_and_one_commit_with_its_event(
     orders: Consumer, db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = _record_calls(db, monkeypatch)
+    calls = record_firestore_calls(db, monkeypatch)
     placed = place_order(db, orders.outbox, orders.publisher, OrderRequest.model_validate(BODY), "key-1")
 
-    assert calls == {"batch_get_documents": 1, "commit": 1}  # the key's record and both products; then all of it
+    assert counts(calls) == {"batch_get_documents": 1, "commit": 1}  # the key record and products; then the rest
     assert placed.order["total"] == 2 * 1200 + 800 and not placed.replayed
     assert db.collection("orders").document(placed.order["order_id"]).get().exists
     entry = db.collection("outbox").document(placed.staged.event_id).get()  # type: ignore[union-attr]
