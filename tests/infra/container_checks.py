@@ -26,6 +26,13 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 CLOUDBUILD_FILE = REPO / "cloudbuild.yaml"
 DOCKERIGNORE_FILE = REPO / ".dockerignore"
 STACK_DOCKERFILE = REPO / "stack" / "Dockerfile"
+# Where the services find the emulators inside the compose network (compose service name : container port).
+COMPOSE_EMULATORS = {
+    "pubsub": "pubsub:8085",
+    "firestore": "firestore:8086",
+    "storage": "http://storage:4443",
+    "smtp": "mail:1025",
+}
 
 # Packages that turn an image into a build machine; none may be installed in a final stage.
 COMPILER_PACKAGES = frozenset(

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from container_checks import (
+    COMPOSE_EMULATORS,
     COMPOSE_FILE,
     DOCKERIGNORE_FILE,
     REPO,
@@ -43,13 +44,6 @@ SERVICE_IDS = [s.name for s in SERVICES]
 SOURCES = sorted({s.source for s in SERVICES})
 SERVICE_DOCKERFILES = sorted(REPO.glob("services/*/Dockerfile"))
 
-# Where the services find the emulators inside the compose network (compose service name : container port).
-COMPOSE_EMULATORS = {
-    "pubsub": "pubsub:8085",
-    "firestore": "firestore:8086",
-    "storage": "http://storage:4443",
-    "smtp": "mail:1025",
-}
 CONTAINER_PORT = 8080
 EMULATOR_SERVICES = ("pubsub", "firestore", "storage", "mail")
 
