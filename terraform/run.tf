@@ -52,14 +52,16 @@ resource "google_cloud_run_v2_service" "service" {
         }
       }
 
-      # TCP, not HTTP: a GET on "/" would reach a consumer's event handler as a (malformed) delivery.
+      # Ready = the service's own function answers GET /ready (eventkit/readiness.py): the same probe as the
+      # image's HEALTHCHECK, which compose and the Cloud Build smoke step wait for.
       startup_probe {
         initial_delay_seconds = 0
         period_seconds        = 2
         timeout_seconds       = 1
         failure_threshold     = 30
 
-        tcp_socket {
+        http_get {
+          path = "/ready"
           port = 8080
         }
       }

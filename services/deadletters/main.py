@@ -21,6 +21,7 @@ from eventkit.clients import firestore_client
 from eventkit.config import Config
 from eventkit.errors import PayloadTooLargeError, PermanentError
 from eventkit.failures import FailedDelivery, FailureRecorder
+from eventkit.readiness import readiness_answer
 from eventkit.structured_log import log_context, setup_logging
 from eventkit.trace import trace_from_headers
 
@@ -42,6 +43,8 @@ config()  # a missing variable stops the process at start-up, naming it
 
 def handle_event(request: Any) -> tuple[str, int, dict[str, str]]:
     """functions-framework target (signature type http)."""
+    if probe := readiness_answer(request, SERVICE):
+        return probe
     headers = dict(request.headers)
     with log_context(trace=trace_from_headers(headers), consumer=SERVICE):
         limit = config().max_delivery_bytes

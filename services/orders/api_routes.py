@@ -22,6 +22,7 @@ from eventkit.http_api import ApiError, Response, json_response, method_not_allo
 from eventkit.outbox import Outbox, StagedEvent
 from eventkit.outcome import transient_google_errors
 from eventkit.publish import Publisher
+from eventkit.readiness import readiness_answer
 from eventkit.structured_log import log_context
 from eventkit.trace import trace_from_headers
 
@@ -51,6 +52,8 @@ class OrdersApi:
         return self.runtime.publisher
 
     def handle(self, request: Any) -> Response:
+        if probe := readiness_answer(request, self.runtime.config.service):
+            return probe
         with log_context(trace=trace_from_headers(dict(request.headers)), method=request.method, path=request.path):
             try:
                 return self._route(request)

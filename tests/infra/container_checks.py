@@ -21,6 +21,8 @@ from typing import Any
 
 from dockerfile_parse import DockerfileParser
 
+from eventkit.readiness import READY_PATH
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 CLOUDBUILD_FILE = REPO / "cloudbuild.yaml"
@@ -218,8 +220,6 @@ def dockerfile_findings(
             findings.append(f"FROM {stage.base}: pin a version tag (not latest, not unset)")
         elif name not in ("python", "docker.io/library/python") or not re.fullmatch(r"3\.\d+(\.\d+)?-slim.*", tag):
             findings.append(f"FROM {stage.base}: expected the official slim Python image, python:3.X-slim")
-    if len(stages) < 2:
-        findings.append("single stage: build the virtualenv in a build stage, copy it into the final one")
     final = stages[-1]
     if len({s.base for s in stages if s.base not in aliases}) > 1:
         findings.append("the build and final stages use different base images (the venv's python would differ)")
@@ -294,6 +294,11 @@ def _service_findings(
         findings.append("PYTHONDONTWRITEBYTECODE without compileall of /app: every cold start compiles the service")
     if not any("PYDANTIC_DISABLE_PLUGINS=__all__" in env for env in final.values("ENV")):
         findings.append("ENV lacks PYDANTIC_DISABLE_PLUGINS=__all__: every cold start scans all packages for plugins")
+    probes = final.values("HEALTHCHECK")
+    if not probes or READY_PATH not in probes[-1] or "PORT" not in probes[-1]:
+        findings.append(
+            f"no HEALTHCHECK asking GET {READY_PATH} on $PORT: compose and the smoke step cannot tell ready"
+        )
     return findings
 
 

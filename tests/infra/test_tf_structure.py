@@ -21,6 +21,8 @@ from infra_support import (
     unquote,
 )
 
+from eventkit.readiness import READY_PATH
+
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 # The only push subscription resource allowed without a dead-letter policy: consumers of a dead-letter topic
 # itself (the topology loader allows those); test_tf_parity proves its for_each holds nothing else.
@@ -170,7 +172,9 @@ def test_cloud_run_services_are_sized_probed_and_private_by_default() -> None:
     assert expression(service["deletion_protection"]) == "var.deletion_protection"
     template = service["template"][0]
     container = template["containers"][0]
-    assert container["startup_probe"], "no startup probe"
+    [probe] = container["startup_probe"]
+    [http_get] = probe["http_get"]  # the readiness answer of every service, not just an open port
+    assert (unquote(http_get["path"]), http_get["port"]) == (READY_PATH, 8080)
     assert set(container["resources"][0]["limits"]) >= {"cpu", "memory"}
     assert "timeout" in template and "max_instance_request_concurrency" in template
     variables = named(parse_dir(), "variable")

@@ -38,6 +38,7 @@ from eventkit.keyed_locks import KeyedLocks
 from eventkit.outbox import Outbox, StagedEvent
 from eventkit.outcome import Outcome, Status, classify
 from eventkit.publish import Publisher
+from eventkit.readiness import readiness_answer
 from eventkit.structured_log import bind, bind_trace, log_context, setup_logging
 from eventkit.trace import trace_from_headers
 
@@ -208,6 +209,8 @@ class Consumer:
 
     def handle(self, request: Any) -> tuple[str, int, dict[str, str]]:
         """The functions-framework entry point's body: a Flask request in, a (body, status, headers) out."""
+        if probe := readiness_answer(request, self.config.service):
+            return probe
         headers = dict(request.headers)
         with log_context(trace=trace_from_headers(headers), consumer=self.name):
             outcome, key = self._handle(request, headers)

@@ -20,6 +20,7 @@ from eventkit.clients import firestore_client
 from eventkit.config import Config
 from eventkit.http_api import ApiError, json_response, not_found, read_json_body
 from eventkit.publish import Publisher
+from eventkit.readiness import readiness_answer
 from eventkit.structured_log import log_context, setup_logging
 from eventkit.trace import trace_from_headers
 from telemetry import store
@@ -46,7 +47,9 @@ def ingest_runtime() -> tuple[Config, Publisher]:
 
 def handle(request: Any) -> tuple[str, int, dict[str, str]]:
     """The ingest service's routes (main.api is its functions-framework target)."""
-    ingest_runtime()
+    config, _ = ingest_runtime()
+    if probe := readiness_answer(request, config.service):
+        return probe
     with log_context(trace=trace_from_headers(dict(request.headers)), service=INGEST):
         try:
             stats = STATS_PATH.match(request.path)
