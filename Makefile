@@ -1,5 +1,6 @@
 # The two Quickstart commands are `make up` and `make test`; both create .venv and install the pinned
-# dependencies first. Everything runs as local processes: no Docker needed.
+# dependencies first. `make up` runs everything as local processes (no Docker needed); `make test` also builds
+# and runs the container images under docker compose (the container layer, `make test-containers`).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -14,16 +15,18 @@ PORT_BASE ?= 8085
 export PYTHONNODEBUGRANGES := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status test test-unit test-integration test-e2e test-infra test-reliability images-python \
-	test-images-python dlq lint format lock clean
+.PHONY: help install up down status test test-local test-containers test-unit test-integration test-e2e test-infra \
+	test-reliability images-python test-images-python dlq lint format lock clean
 
 help:
 	@echo "make up        run emulators + services in the foreground (Ctrl-C stops all); DETACH=1 to background"
 	@echo "make down      stop a detached stack"
 	@echo "make status    what the stack runs and whether it answers"
-	@echo "make test      the whole test suite (unit, integration, e2e); starts its own stack"
+	@echo "make test      the whole test suite: test-local, then test-containers"
+	@echo "make test-local        every layer on the local stack (processes; starts its own)"
+	@echo "make test-containers   the images, built and run under docker compose (needs Docker)"
 	@echo "make test-unit | test-integration | test-e2e | test-infra | test-reliability   one layer"
-	@echo "make test-images-python   the whole suite on the container images' Python (e.g. python3.12)"
+	@echo "make test-images-python   test-local again on the container images' Python (e.g. python3.12)"
 	@echo "make dlq ARGS=\"list\"   dead letters and failures: list | show ID | replay ID|--all | discard ID"
 	@echo "make lint      ruff"
 	@echo "make lock      re-pin constraints.txt from requirements-dev.in"
@@ -44,8 +47,16 @@ down: install
 status: install
 	$(PY) -m stack status
 
-test: install
+# The whole suite: every layer against emulators and services as processes, then the images as shipped.
+test: test-local test-containers
+
+test-local: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Builds every image (docker compose build, as Cloud Build builds them), starts them with `up --wait`, runs
+# tests/containers and the flows marked `compose` against them, then `down -v` (docs/containers.md).
+test-containers: install
+	$(PY) -m pytest --stack=compose $(PYTEST_ARGS)
 
 test-unit: install
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
@@ -74,8 +85,9 @@ endif
 images-python:
 	@echo $(IMAGES_PYTHON)
 
+# (The container layer runs on that Python already: it is the images'.)
 test-images-python:
-	$(MAKE) test VENV=.venv-images PYTHON=$(IMAGES_PYTHON)
+	$(MAKE) test-local VENV=.venv-images PYTHON=$(IMAGES_PYTHON)
 
 # Dead letters and permanent failures (docs/dead-letters.md), e.g. make dlq ARGS="replay --all".
 dlq: install

@@ -53,7 +53,7 @@ def run_demo(state_dir: Path) -> int:
         reason = f" — {order['reason']}" if order and order.get("reason") else ""
         print(f"{label:<17} → {status:<9} in {elapsed:5.2f} s{reason}")
         failures += status == "PENDING"
-    print(f"mail sent to the local SMTP sink: {info.mail_dir}")
+    print(f"mail sent to the local SMTP sink: {info.emulators.get('mailpit') or info.mail_dir}")
     if failures:
         raise StackError(f"{failures} order(s) still PENDING after {WAIT_SECONDS:.0f} s; see {info.logs}")
     return 0

@@ -78,13 +78,14 @@ def _push(stack: dict[str, Any], blob: storage.Blob, generation: int | None = No
     return requests.post(stack["services"]["images"], json=body, timeout=30)
 
 
-def _log(stack: dict[str, Any]) -> list[dict[str, Any]]:
-    text = (Path(stack["logs"]) / "images.log").read_text(encoding="utf-8", errors="replace")
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+def _log(service_log: Callable[[str], str]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in service_log("images").splitlines() if line.startswith("{")]
 
 
-def _log_lines(stack: dict[str, Any], message: str, **fields: Any) -> list[dict[str, Any]]:
-    return [e for e in _log(stack) if e.get("message") == message and all(e.get(k) == v for k, v in fields.items())]
+def _log_lines(service_log: Callable[[str], str], message: str, **fields: Any) -> list[dict[str, Any]]:
+    return [
+        e for e in _log(service_log) if e.get("message") == message and all(e.get(k) == v for k, v in fields.items())
+    ]
 
 
 def _events(db: Any, blob: storage.Blob, event_type: str) -> list[dict[str, Any]]:
@@ -96,6 +97,12 @@ def _events(db: Any, blob: storage.Blob, event_type: str) -> list[dict[str, Any]
     ]
 
 
+def _download(gcs: storage.Client, bucket: str, name: str) -> bytes:
+    """By name, not through a fetched object's mediaLink: under docker compose that link names the storage
+    emulator as the containers reach it (http://storage:4443), not as this machine does."""
+    return gcs.bucket(bucket).blob(name).download_as_bytes()
+
+
 def _renditions(gcs: storage.Client, name: str) -> list[storage.Blob]:
     return list(gcs.list_blobs(RENDITIONS, prefix=f"{name}/"))
 
@@ -104,6 +111,7 @@ def _unique(name: str) -> str:
     return f"e2e-{uuid.uuid4().hex[:8]}/{name}"
 
 
+@pytest.mark.compose
 def test_upload_becomes_renditions_and_a_record_within_ten_seconds(
     clean_stack: dict[str, Any], db: Any, gcs: storage.Client
 ) -> None:
@@ -126,7 +134,7 @@ def test_upload_becomes_renditions_and_a_record_within_ten_seconds(
         assert (stored.content_type, stored.cache_control) == ("image/jpeg", "public, max-age=86400")
         assert stored.size == rendition["size"]
         assert stored.metadata[SOURCE_GENERATION_KEY] == str(blob.generation)
-        image = Image.open(io.BytesIO(stored.download_as_bytes()))
+        image = Image.open(io.BytesIO(_download(gcs, RENDITIONS, rendition["name"])))
         assert image.size == (rendition["width"], rendition["height"])
         assert not image.getexif()  # no GPS, no camera
         colours = samples.quadrant_colours(image)
@@ -137,7 +145,7 @@ def test_upload_becomes_renditions_and_a_record_within_ten_seconds(
 
 
 def test_same_notification_delivered_five_times_writes_renditions_once(
-    clean_stack: dict[str, Any], db: Any, gcs: storage.Client
+    clean_stack: dict[str, Any], db: Any, gcs: storage.Client, service_log: Callable[[str], str]
 ) -> None:
     name = _unique("photo.jpg")
     blob = _upload(gcs, name, samples.photo_jpeg(2000, 1500))
@@ -147,11 +155,11 @@ def test_same_notification_delivered_five_times_writes_renditions_once(
         publisher.publish(clean_stack["topics"]["upload-events"], data, **attributes).result(timeout=10)
 
     def answered() -> int:  # each delivery is answered "processed" (or "duplicate" when the ledger had it)
-        return sum(len(_log_lines(clean_stack, outcome, object=_key(blob))) for outcome in ("processed", "duplicate"))
+        return sum(len(_log_lines(service_log, outcome, object=_key(blob))) for outcome in ("processed", "duplicate"))
 
     wait_for(lambda: answered() >= 5, seconds=30)
 
-    assert len(_log_lines(clean_stack, "rendition written", source=_key(blob))) == 3
+    assert len(_log_lines(service_log, "rendition written", source=_key(blob))) == 3
     written = {b.name: (b.generation, b.metageneration) for b in _renditions(gcs, name)}
     assert sorted(written) == [f"{name}/large.jpg", f"{name}/medium.jpg", f"{name}/thumb.jpg"]
     assert all(meta == 1 for _, meta in written.values())
@@ -162,16 +170,18 @@ def test_same_notification_delivered_five_times_writes_renditions_once(
     assert {b.name: (b.generation, b.metageneration) for b in _renditions(gcs, name)} == written
 
 
+@pytest.mark.compose
 def test_a_heic_upload_converts(clean_stack: dict[str, Any], db: Any, gcs: storage.Client) -> None:
     blob = _upload(gcs, _unique("IMG_0001.HEIC"), samples.heic(1024, 768))
 
     record = wait_for(lambda: _record(db, blob), seconds=10)
 
     assert (record["status"], record["format"]) == ("processed", "HEIF")
-    large = gcs.bucket(RENDITIONS).get_blob(f"{blob.name}/large.jpg")
-    assert Image.open(io.BytesIO(large.download_as_bytes())).size == (1024, 768)
+    large = _download(gcs, RENDITIONS, f"{blob.name}/large.jpg")
+    assert Image.open(io.BytesIO(large)).size == (1024, 768)
 
 
+@pytest.mark.compose
 @pytest.mark.parametrize(
     ("filename", "make", "reason"),
     [
@@ -182,7 +192,13 @@ def test_a_heic_upload_converts(clean_stack: dict[str, Any], db: Any, gcs: stora
     ],
 )
 def test_bad_uploads_are_rejected_once_with_a_reason_and_nothing_is_written(
-    clean_stack: dict[str, Any], db: Any, gcs: storage.Client, filename: str, make: Callable[[], bytes], reason: str
+    clean_stack: dict[str, Any],
+    db: Any,
+    gcs: storage.Client,
+    filename: str,
+    make: Callable[[], bytes],
+    reason: str,
+    service_log: Callable[[str], str],
 ) -> None:
     blob = _upload(gcs, _unique(filename), make())
 
@@ -200,28 +216,30 @@ def test_bad_uploads_are_rejected_once_with_a_reason_and_nothing_is_written(
         lambda: [d.to_dict() for d in db.collection("failures").stream() if d.get("consumer") == "images"]
     )
     assert [f["reason"] for f in failures] == [reason]
-    errors = [e for e in _log(clean_stack) if e.get("severity") == "ERROR" and e.get("object") == _key(blob)]
+    errors = [e for e in _log(service_log) if e.get("severity") == "ERROR" and e.get("object") == _key(blob)]
     assert len(errors) == 1
     assert errors[0]["reason"] == reason
 
 
 def test_the_converters_own_output_and_other_buckets_are_never_processed(
-    clean_stack: dict[str, Any], db: Any, gcs: storage.Client
+    clean_stack: dict[str, Any], db: Any, gcs: storage.Client, service_log: Callable[[str], str]
 ) -> None:
     marked = _upload(gcs, _unique("large.jpg"), samples.photo_jpeg(400, 300), {MARKER_KEY: "gs://shop-uploads/x#1"})
-    wait_for(lambda: _log_lines(clean_stack, "skipped", object=_key(marked), skip_reason="own_output"))
+    wait_for(lambda: _log_lines(service_log, "skipped", object=_key(marked), skip_reason="own_output"))
     elsewhere = gcs.bucket(RENDITIONS).blob(_unique("photo.jpg"))
     elsewhere.upload_from_string(samples.photo_jpeg(400, 300))
 
     answer = _push(clean_stack, elsewhere)
 
     assert answer.status_code == 200
-    assert _log_lines(clean_stack, "skipped", object=_key(elsewhere), skip_reason="not_uploads_bucket")
+    assert _log_lines(service_log, "skipped", object=_key(elsewhere), skip_reason="not_uploads_bucket")
     assert list(db.collection(IMAGES).stream()) == []
     assert _renditions(gcs, marked.name) == [] and _renditions(gcs, elsewhere.name) == []
 
 
-def test_an_event_for_an_older_generation_is_skipped(clean_stack: dict[str, Any], db: Any, gcs: storage.Client) -> None:
+def test_an_event_for_an_older_generation_is_skipped(
+    clean_stack: dict[str, Any], db: Any, gcs: storage.Client, service_log: Callable[[str], str]
+) -> None:
     name = _unique("product.png")
     first = _upload(gcs, name, samples.encode(Image.new("RGB", (300, 300), (255, 0, 0)), "PNG"))
     wait_for(lambda: _record(db, first))
@@ -231,8 +249,8 @@ def test_an_event_for_an_older_generation_is_skipped(clean_stack: dict[str, Any]
     late = _push(clean_stack, second, generation=second.generation - 1)  # a version between the two, arriving late
 
     assert late.status_code == 200
-    assert _log_lines(clean_stack, "skipped", object=_key(second, second.generation - 1), skip_reason="superseded")
+    assert _log_lines(service_log, "skipped", object=_key(second, second.generation - 1), skip_reason="superseded")
     assert db.collection(IMAGES).document(record_id(UPLOADS, name, second.generation - 1)).get().exists is False
     large = gcs.bucket(RENDITIONS).get_blob(f"{name}/large.jpg")
     assert large.metadata[SOURCE_GENERATION_KEY] == str(second.generation)
-    assert samples.close(Image.open(io.BytesIO(large.download_as_bytes())).getpixel((10, 10)), (0, 0, 255))
+    assert samples.close(Image.open(io.BytesIO(_download(gcs, RENDITIONS, large.name))).getpixel((10, 10)), (0, 0, 255))

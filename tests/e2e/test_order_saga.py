@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from google.cloud import pubsub_v1
+from sent_mail import Mailbox, mail_mentioning
 from waiting import wait_for
 
 FINAL = ("CONFIRMED", "CANCELLED")
@@ -57,15 +57,8 @@ def _stock(db: Any, sku: str) -> tuple[int, int, int]:
     return doc["available"], doc["reserved"], doc.get("sold", 0)
 
 
-def _mail_to(stack_runner: Any, order_id: str) -> list[Any]:
-    folder = Path(stack_runner.state_dir) / "mail"
-    messages = [message_from_bytes(path.read_bytes()) for path in sorted(folder.glob("*.eml"))]
-    return [message for message in messages if order_id in message.as_string()]
-
-
-def test_happy_path_confirms_within_10s_and_mails_the_customer(
-    shop: dict[str, Any], db: Any, stack_runner: Any
-) -> None:
+@pytest.mark.compose
+def test_happy_path_confirms_within_10s_and_mails_the_customer(shop: dict[str, Any], db: Any, mailbox: Mailbox) -> None:
     started = time.monotonic()
     order_id = _place(shop, _order(quantity=2))
 
@@ -78,10 +71,11 @@ def test_happy_path_confirms_within_10s_and_mails_the_customer(
     wait_for(lambda: _stock(db, "MUG-1") == (8, 0, 2), 10, "reservation sold")
     types = [entry["type"] for entry in order["timeline"]]
     assert types[0] == "shop.order.placed.v1" and "shop.payment.authorized.v1" in types
-    mails = wait_for(lambda: _mail_to(stack_runner, order_id), 10, "confirmation mail")
+    mails = wait_for(lambda: mail_mentioning(mailbox, order_id), 10, "confirmation mail")
     assert len(mails) == 1 and mails[0]["To"] == "ana@example.com"
 
 
+@pytest.mark.compose
 def test_out_of_stock_cancels_refunds_any_authorization_and_leaves_stock(shop: dict[str, Any], db: Any) -> None:
     order_id = _place(shop, _order(sku="LAMP-1", quantity=6))
 
@@ -102,6 +96,7 @@ def test_out_of_stock_cancels_refunds_any_authorization_and_leaves_stock(shop: d
     assert payment == "REFUNDED"  # it had been authorized, so it was refunded
 
 
+@pytest.mark.compose
 def test_declined_payment_cancels_and_releases_the_stock(shop: dict[str, Any], db: Any) -> None:
     order_id = _place(shop, _order(quantity=3, token="tok_declined"))
 
@@ -126,7 +121,7 @@ def test_twenty_concurrent_orders_for_five_in_stock_confirm_exactly_five(shop: d
 
 
 def test_order_placed_delivered_ten_times_reserves_charges_and_mails_once(
-    shop: dict[str, Any], db: Any, stack_runner: Any
+    shop: dict[str, Any], db: Any, mailbox: Mailbox
 ) -> None:
     order_id = _place(shop, _order(quantity=1))
     _final(shop, order_id)
@@ -142,7 +137,7 @@ def test_order_placed_delivered_ten_times_reserves_charges_and_mails_once(
     assert _stock(db, "MUG-1") == (9, 0, 1)
     charges = [doc.to_dict() for doc in db.collection("gateway_charges").stream()]
     assert len([c for c in charges if c.get("order_id") == order_id and c.get("kind", "charge") == "charge"]) == 1
-    assert len(_mail_to(stack_runner, order_id)) == 1
+    assert len(mail_mentioning(mailbox, order_id)) == 1
 
 
 def test_order_written_while_pubsub_is_down_is_delivered_by_the_sweeper(

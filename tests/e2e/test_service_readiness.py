@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import requests
 
 from eventkit.failures import FAILURES_COLLECTION
 from eventkit.readiness import READY_PATH
+
+pytestmark = pytest.mark.compose
 
 
 def test_every_service_answers_ready_and_no_probe_is_recorded_as_a_failed_delivery(

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 from google.cloud import pubsub_v1
+from sent_mail import Mailbox
 from waiting import wait_for
 
 from eventkit.catalog.telemetry import TELEMETRY_ALERT
@@ -60,6 +61,7 @@ def _pull(subscription: str) -> list[dict[str, Any]]:
     return [{"type": m.message.attributes["ce-type"], **json.loads(m.message.data)} for m in response.received_messages]
 
 
+@pytest.mark.compose
 def test_thousand_shuffled_readings_with_duplicates_give_exact_window_statistics(clean_stack: dict[str, Any]) -> None:
     rng = random.Random(5)
     devices = [f"dev-{n}" for n in range(10)]
@@ -112,7 +114,7 @@ def test_thousand_shuffled_readings_with_duplicates_give_exact_window_statistics
 
 
 def test_crossing_a_threshold_and_returning_raises_exactly_two_alerts(
-    clean_stack: dict[str, Any], db: Any, alerts_subscription: str, stack_runner: Any
+    clean_stack: dict[str, Any], db: Any, alerts_subscription: str, mailbox: Mailbox
 ) -> None:
     device = f"dev-alert-{uuid.uuid4().hex[:6]}"
     db.collection("telemetry-thresholds").document(device).set({"metrics": {"temperature": {"above": 30}}})
@@ -149,24 +151,20 @@ def test_crossing_a_threshold_and_returning_raises_exactly_two_alerts(
     assert _stats(clean_stack, device)["alerts"] == {"temperature": "normal"}
     # ... and the notifications service mails each alert to the operators, once.
     mails = wait_for(
-        lambda: len(_alert_mails(stack_runner, device)) >= 2 and _alert_mails(stack_runner, device),
+        lambda: len(_alert_mails(mailbox, device)) >= 2 and _alert_mails(mailbox, device),
         seconds=20,
         what="two alert mails",
     )
     time.sleep(1)  # bounded: a duplicate mail, if any, would land within this
-    assert sorted(mail["Subject"] for mail in _alert_mails(stack_runner, device)) == [
+    assert sorted(mail["Subject"] for mail in _alert_mails(mailbox, device)) == [
         f"Telemetry alert cleared: {device} temperature",
         f"Telemetry alert raised: {device} temperature",
     ]
     assert all(mail["To"] == "operations@example.com" for mail in mails)
 
 
-def _alert_mails(stack_runner: Any, device: str) -> list[Any]:
-    from email import message_from_bytes
-
-    folder = stack_runner.state_dir / "mail"
-    messages = [message_from_bytes(path.read_bytes()) for path in sorted(folder.glob("*.eml"))]
-    return [m for m in messages if device in (m["Subject"] or "")]
+def _alert_mails(mailbox: Mailbox, device: str) -> list[Any]:
+    return [m for m in mailbox.messages() if device in (m["Subject"] or "")]
 
 
 def test_invalid_items_are_rejected_with_reasons_while_valid_ones_are_accepted(clean_stack: dict[str, Any]) -> None:

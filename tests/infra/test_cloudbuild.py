@@ -1,5 +1,6 @@
 """cloudbuild.yaml, checked offline: Cloud Build's schema (vendored in check-jsonschema), step ids and waitFor,
-substitutions, and that every service in topology.yaml is built, pushed and deployed with the image reference
+substitutions, and that every service in topology.yaml is built, started as Cloud Run starts it (the smoke step,
+which the container layer runs for real on the images it builds), pushed and deployed with the image reference
 Terraform runs. Each check also runs on a deliberately broken copy, to show it can fail.
 """
 
@@ -15,6 +16,7 @@ import pytest
 import yaml
 from container_checks import (
     CLOUDBUILD_FILE,
+    COMPOSE_EMULATORS,
     REPO,
     check_cloudbuild_schema,
     cloudbuild_findings,
@@ -23,6 +25,7 @@ from container_checks import (
     step_by_id,
 )
 
+from stack.services import service_env
 from stack.topology import Service, load_topology
 
 TOPOLOGY = load_topology()
@@ -181,9 +184,62 @@ def test_every_service_is_built_from_its_dockerfile_with_its_target(build: dict[
     assert all(not wanted.startswith(("build-", "push-", "unit-")) for wanted in step["waitFor"])
 
 
+# --- every image started as Cloud Run starts it, before its push -----------------------------------------------------
+
+SMOKE_SCRIPT = "cloudbuild/smoke-image.sh"
+
+
+def smoke_step_of(build: dict[str, Any], service: Service) -> dict[str, Any] | None:
+    matches = [s for s in build["steps"] if s.get("args", [])[:2] == [SMOKE_SCRIPT, image_ref(service)]]
+    return matches[0] if len(matches) == 1 else None
+
+
+def smoke_env(service: Service) -> dict[str, str]:
+    """What the service checks at start-up, named and valued as the local stack and Terraform name them."""
+    local = service_env(service, TOPOLOGY, project="p", port=8080, emulators=COMPOSE_EMULATORS, base_env={})
+    wanted = {k: v for k, v in local.items() if k.startswith(("TOPIC_", "BUCKET_")) or k in ("K_SERVICE",)}
+    return {**wanted, "FUNCTION_TARGET": service.target, "GOOGLE_CLOUD_PROJECT": "$PROJECT_ID"}
+
+
+def smoke_findings(build: dict[str, Any], service: Service) -> list[str]:
+    """What keeps ``service``'s image from being started and checked before it is pushed (empty: nothing)."""
+    step = smoke_step_of(build, service)
+    if step is None:
+        return [f"no step runs {SMOKE_SCRIPT} {image_ref(service)}"]
+    findings = []
+    if not step["name"].endswith("/docker") or step.get("entrypoint") != "bash":
+        findings.append(f"{step['id']}: run the script with bash in the docker builder, got {step['name']}")
+    if build_step_of(build, service)["id"] not in step.get("waitFor", []):
+        findings.append(f"{step['id']}: does not wait for the image's build")
+    if step["id"] not in push_step_of(build, service)["waitFor"]:
+        findings.append(f"{push_step_of(build, service)['id']}: pushes without waiting for {step['id']}")
+    env = dict(arg.split("=", 1) for arg in step["args"][2:])
+    if env != smoke_env(service):
+        findings.append(f"{step['id']}: environment {env} is not {smoke_env(service)}")
+    return findings
+
+
 @pytest.mark.parametrize("service", SERVICES, ids=SERVICE_IDS)
-def test_every_service_image_is_pushed_after_its_build(build: dict[str, Any], service: Service) -> None:
-    assert build_step_of(build, service)["id"] in push_step_of(build, service)["waitFor"]
+def test_every_image_answers_as_on_cloud_run_before_it_is_pushed(build: dict[str, Any], service: Service) -> None:
+    assert smoke_findings(build, service) == []
+    assert (REPO / SMOKE_SCRIPT).is_file()
+
+
+@pytest.mark.parametrize("breakage", ["no smoke step", "pushed before it", "before the build", "a topic missing"])
+def test_smoke_check_catches_a_broken_copy(build: dict[str, Any], breakage: str) -> None:
+    broken = copy.deepcopy(build)
+    orders = TOPOLOGY.services["orders"]
+    step = smoke_step_of(broken, orders)
+    assert step is not None
+    if breakage == "no smoke step":
+        broken["steps"].remove(step)
+    elif breakage == "pushed before it":
+        push_step_of(broken, orders)["waitFor"] = [build_step_of(broken, orders)["id"], "unit-tests"]
+    elif breakage == "before the build":
+        step["waitFor"] = ["check-inputs"]
+    else:
+        step["args"] = [arg for arg in step["args"] if not arg.startswith("TOPIC_")]
+    assert smoke_findings(broken, orders) != []
 
 
 def test_the_deploy_waits_for_every_push(build: dict[str, Any]) -> None:

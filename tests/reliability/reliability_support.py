@@ -56,17 +56,20 @@ def free_port() -> int:
 
 
 class ServedConsumer:
-    """An eventkit Consumer in this process behind a threaded HTTP server; counts pushes and answers."""
+    """An eventkit Consumer in this process behind a threaded HTTP server; counts pushes and answers.
 
-    def __init__(self, consumer: Consumer) -> None:
+    ``host``: the address to listen on, where the stack's Pub/Sub emulator can reach it (conftest's callback_host).
+    """
+
+    def __init__(self, consumer: Consumer, host: str = "127.0.0.1") -> None:
         self.consumer = consumer
         self.pushes = 0
         self.statuses: Counter[int] = Counter()
         self._lock = threading.Lock()
         app = flask.Flask(f"reliability-{consumer.name}")
         app.add_url_rule("/", "handle", self._handle, methods=["POST"])
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/"
+        self.server = make_server(host, 0, app, threaded=True)
+        self.url = f"http://{host}:{self.server.server_port}/"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def _handle(self) -> Any:
@@ -82,8 +85,8 @@ class ServedConsumer:
 
 
 @contextlib.contextmanager
-def served(consumer: Consumer) -> Iterator[ServedConsumer]:
-    server = ServedConsumer(consumer)
+def served(consumer: Consumer, host: str = "127.0.0.1") -> Iterator[ServedConsumer]:
+    server = ServedConsumer(consumer, host)
     try:
         yield server
     finally:

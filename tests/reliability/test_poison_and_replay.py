@@ -2,14 +2,16 @@
 that the fixed consumer processes exactly once.
 
 The consumer runs in this process (so its pushes can be counted); the dead-letter recorder is the stack's
-``deadletters`` service; the replay is `python -m dlq` as an operator runs it.
+``deadletters`` service (a container, under docker compose); the replay is `python -m dlq` as an operator runs it.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from google.cloud import firestore, pubsub_v1
 from reliability_support import (
     create_push_subscription,
@@ -37,8 +39,13 @@ ORDER = {
 }
 
 
+@pytest.mark.compose
 def test_poison_message_is_dead_lettered_after_exactly_max_attempts_and_replayed_once(
-    stack_runner: Any, clean_stack: dict[str, Any], db: Any
+    stack_runner: Any,
+    clean_stack: dict[str, Any],
+    db: Any,
+    push_endpoint: Callable[[str], str],
+    callback_host: str,
 ) -> None:
     project = clean_stack["project"]
     consumer = Consumer(unique("poison"), environ={"GOOGLE_CLOUD_PROJECT": project})
@@ -57,13 +64,11 @@ def test_poison_message_is_dead_lettered_after_exactly_max_attempts_and_replayed
     keep = pubsub_v1.SubscriberClient().create_subscription(
         request={"name": f"projects/{project}/subscriptions/{name}-dead-letter-pull", "topic": dead_letter_topic}
     )
-    recorder = create_push_subscription(
-        project, dead_letter_topic, f"deadletters-{name}", clean_stack["services"]["deadletters"] + "/"
-    )
+    recorder = create_push_subscription(project, dead_letter_topic, f"deadletters-{name}", push_endpoint("deadletters"))
     event = new_event(CATALOG, ORDER_PLACED, ORDER, source="//tests/reliability")
     data, attributes = encode_for_pubsub(event)
 
-    with served(consumer) as server:
+    with served(consumer, callback_host) as server:
         source = create_push_subscription(
             project, topic, name, server.url, dead_letter_topic=dead_letter_topic, max_delivery_attempts=MAX_ATTEMPTS,
             backoff=(0, 1),
