@@ -119,13 +119,14 @@ class ComposeStack:
 
     # --- lifecycle ------------------------------------------------------------------------------------------------
 
-    def build(self) -> float:
+    def build(self, *, no_cache: bool = False) -> float:
         """``docker compose build``; the seconds it took. Its output goes to <state_dir>/build.log."""
         self._replaced = self._image_ids()
         began = time.monotonic()
         log = self.state_dir / "build.log"
         with log.open("w") as out:
-            built = subprocess.run(self._compose("build"), stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+            command = self._compose("build", *(["--no-cache"] if no_cache else []))
+            built = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
         if built.returncode != 0:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
             raise StackError(f"docker compose build failed ({built.returncode}); {log} ends:\n{tail}")

@@ -180,3 +180,33 @@ def test_a_running_compose_stack_is_recorded_for_the_operator_tools(stack_runner
     assert listed.returncode == 0, listed.stderr
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "CONFIRMED" in demo.stdout and session["emulators"]["mailpit"] in demo.stdout
+
+
+# --- repeated runs do not fill the disk ------------------------------------------------------------------------------
+
+
+def test_a_rebuild_removes_the_image_it_replaced_and_nothing_else(tmp_path: Path) -> None:
+    """ComposeStack.remove_replaced_images, on a compose file of its own: what stack_runner.down() does each run."""
+    name = f"shop-rebuild-{uuid.uuid4().hex[:8]}:local"
+    (tmp_path / "compose.yml").write_text(f"services:\n  tool:\n    image: {name}\n    build: .\n")
+    kept = f"shop-rebuild-kept-{uuid.uuid4().hex[:8]}:local"
+
+    def build(content: str) -> str:
+        (tmp_path / "Dockerfile").write_text(f"FROM python:3.12-slim\nRUN echo {content} > /built\n")
+        stack = ComposeStack(tmp_path / "state", project="shop-rebuild", compose_file=tmp_path / "compose.yml",
+                             own_ports=False)  # fmt: skip
+        stack.build()
+        stack.remove_replaced_images()
+        return docker("image", "inspect", "--format", "{{.Id}}", name).strip()
+
+    try:
+        first = build("one")
+        docker("tag", first, kept)  # still tagged elsewhere: must survive
+        second = build("two")
+        third = build("three")
+
+        assert len({first, second, third}) == 3
+        assert run_docker("image", "inspect", second).returncode != 0, "the replaced image is still there"
+        assert run_docker("image", "inspect", first).returncode == 0, "an image tagged elsewhere was removed"
+    finally:
+        run_docker("rmi", name, kept)
