@@ -27,10 +27,9 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
-from stack import bootstrap, state
+from stack import state
 from stack.emulators import REPO_ROOT
 from stack.errors import StackError
 from stack.ports import SERVICE_OFFSET, find_free_port_base
@@ -83,7 +82,8 @@ def compose_config(compose_file: Path = COMPOSE_FILE) -> dict[str, Any]:
 def base_images(compose_file: Path = COMPOSE_FILE) -> list[str]:
     """Every image the stack needs from a registry: the emulators' and the Dockerfiles' FROM images."""
     config = compose_config(compose_file)
-    images = {spec["image"] for spec in config["services"].values() if "image" in spec and "build" not in spec}
+    built = {spec["image"] for spec in config["services"].values() if "build" in spec and "image" in spec}
+    images = {spec["image"] for spec in config["services"].values() if "image" in spec} - built
     for spec in config["services"].values():
         if "build" in spec:
             dockerfile = Path(spec["build"]["context"]) / spec["build"]["dockerfile"]
@@ -181,25 +181,15 @@ class ComposeStack:
 
     def info(self) -> StackInfo:
         project = self._config["services"]["bootstrap"]["environment"]["GOOGLE_CLOUD_PROJECT"]
-        topology = self.topology
         emulators = {name: self.published(service, port) for name, (service, port) in EMULATOR_PORTS.items()}
         emulators["storage"] = f"http://{emulators['storage']}"
         emulators["mailpit"] = f"http://{emulators['mailpit']}"
-        return StackInfo(
-            project=project,
-            emulators=MappingProxyType(emulators),
-            services=MappingProxyType(
-                {name: f"http://{self.published(name, CONTAINER_PORT)}" for name in topology.services}
-            ),
-            topics=MappingProxyType({t: bootstrap.topic_path(project, t) for t in topology.topics}),
-            subscriptions=MappingProxyType(
-                {
-                    name: bootstrap.subscription_path(project, name)
-                    for name in [*topology.subscriptions, *(p.name for p in topology.dead_letter_pulls)]
-                }
-            ),
-            buckets=MappingProxyType({role: bucket.name for role, bucket in topology.buckets.items()}),
-            pids=MappingProxyType({}),  # containers, not processes of this machine
+        return StackInfo.for_topology(
+            self.topology,
+            project,
+            emulators=emulators,
+            services={name: f"http://{self.published(name, CONTAINER_PORT)}" for name in self.topology.services},
+            pids={},  # containers, not processes of this machine
             logs=self.logs_dir,
             state_dir=self.state_dir,
         )

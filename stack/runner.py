@@ -262,19 +262,12 @@ class Stack:
         self._start_emulators(topology, layout, emulators, addresses, service_urls)
         self._start_services(topology, layout, addresses)
         self._start_scheduler(topology, service_urls)
-        return StackInfo(
-            project=self.project,
-            emulators=MappingProxyType(addresses),
-            services=MappingProxyType(service_urls),
-            topics=MappingProxyType({t: bootstrap.topic_path(self.project, t) for t in topology.topics}),
-            subscriptions=MappingProxyType(
-                {
-                    name: bootstrap.subscription_path(self.project, name)
-                    for name in [*topology.subscriptions, *(p.name for p in topology.dead_letter_pulls)]
-                }
-            ),
-            buckets=MappingProxyType({role: bucket.name for role, bucket in topology.buckets.items()}),
-            pids=MappingProxyType(self._pids()),
+        return StackInfo.for_topology(
+            topology,
+            self.project,
+            emulators=addresses,
+            services=service_urls,
+            pids=self._pids(),
             logs=self.logs_dir,
             state_dir=self.state_dir,
         )

@@ -14,9 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stack.processes import start_time
+
+if TYPE_CHECKING:
+    from stack.topology import Topology
 
 STACK_FILE = "stack.json"
 STARTING_FILE = "starting.json"
@@ -78,6 +81,34 @@ class StackInfo:
             "logs": str(self.logs),
             "mail": str(self.mail_dir),
         }
+
+    @classmethod
+    def for_topology(
+        cls,
+        topology: Topology,
+        project: str,
+        *,
+        emulators: Mapping[str, str],
+        services: Mapping[str, str],
+        pids: Mapping[str, int],
+        logs: Path,
+        state_dir: Path,
+    ) -> StackInfo:
+        """A stack running ``topology`` in ``project``: its topics, subscriptions and buckets named from it."""
+        from stack.bootstrap import subscription_path, topic_path  # the Pub/Sub client comes with it: on use only
+
+        subscriptions = [*topology.subscriptions, *(pull.name for pull in topology.dead_letter_pulls)]
+        return cls(
+            project=project,
+            emulators=MappingProxyType(dict(emulators)),
+            services=MappingProxyType(dict(services)),
+            topics=MappingProxyType({topic: topic_path(project, topic) for topic in topology.topics}),
+            subscriptions=MappingProxyType({name: subscription_path(project, name) for name in subscriptions}),
+            buckets=MappingProxyType({role: bucket.name for role, bucket in topology.buckets.items()}),
+            pids=MappingProxyType(dict(pids)),
+            logs=logs,
+            state_dir=state_dir,
+        )
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], state_dir: Path) -> StackInfo:

@@ -13,7 +13,7 @@ Which stack (``--stack``, or TEST_STACK):
   (TEST_PORT_BASE, else a free random block) and state dir (.local/test-stacks/run-<pid>), so the suite runs
   beside a `make up` stack. tests/containers is deselected.
 - ``compose``: the images, built and started by docker compose (stack.compose) under a project of its own
-  (shop-test-<pid>) on ephemeral host ports. Only tests/containers and the tests marked ``compose`` run: flows of
+  (shop-test-<pid>) on free host ports. Only tests/containers and the tests marked ``compose`` run: flows of
   the other layers that also run, unchanged, against the containers (`make test-containers`).
 
 Either stack starts only if a selected test needs it.
@@ -64,9 +64,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         parts = Path(str(item.fspath)).relative_to(REPO / "tests").parts
         if parts and parts[0] in LAYERS:
             item.add_marker(getattr(pytest.mark, parts[0]))
-    compose = stack_kind(config) == "compose"
-    runs = [item for item in items if ("containers" in item.keywords or "compose" in item.keywords) == compose]
-    if not compose:  # tests marked `compose` run against the local stack too
+    if stack_kind(config) == "compose":
+        runs = [item for item in items if "containers" in item.keywords or "compose" in item.keywords]
+    else:  # everything but tests/containers: the tests marked `compose` run against the local stack too
         runs = [item for item in items if "containers" not in item.keywords]
     deselected = [item for item in items if item not in runs]
     if deselected:
@@ -151,11 +151,13 @@ def stack_runner(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
-    except (OSError, ValueError):
+    except OSError:
         return False
-    return pid > 0
+    return True
 
 
 def _compose_stack() -> Iterator[Any]:
@@ -165,7 +167,8 @@ def _compose_stack() -> Iterator[Any]:
     engine = require_engine()  # no engine: an error that says so (the layer is never skipped)
     runs = REPO / ".local" / "test-stacks"
     for earlier in runs.glob("compose-*"):  # the logs earlier runs kept: the last run's are enough
-        if not _alive(int(earlier.name.removeprefix("compose-") or 0)):
+        pid = earlier.name.removeprefix("compose-")
+        if not (pid.isdigit() and _alive(int(pid))):
             shutil.rmtree(earlier, ignore_errors=True)
     state_dir = runs / f"compose-{os.getpid()}"
     stack = ComposeStack(state_dir, project=f"shop-test-{os.getpid()}")

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from import_check import source_modules
 
-from stack.compose import ComposeStack, docker, run_docker
+from stack.compose import ComposeStack, base_images, compose_config, docker, run_docker
 from stack.seed import seed_catalog
 from stack.topology import load_topology
 
@@ -210,3 +210,18 @@ def test_a_rebuild_removes_the_image_it_replaced_and_nothing_else(tmp_path: Path
         assert run_docker("image", "inspect", first).returncode == 0, "an image tagged elsewhere was removed"
     finally:
         run_docker("rmi", name, kept)
+
+
+def test_the_base_images_ci_provides_are_what_the_stack_pulls(stack_runner: ComposeStack) -> None:
+    """`python -m stack.compose base-images`: .ci/run pulls these (or builds stand-ins); never an image we build."""
+    config = compose_config()
+    pulled = {config["services"][name]["image"] for name in EMULATORS}
+    bases = {
+        line.split()[1]
+        for dockerfile in {*REPO.glob("services/*/Dockerfile"), REPO / "stack" / "Dockerfile"}
+        for line in dockerfile.read_text().splitlines()
+        if line.startswith("FROM ")
+    }
+
+    assert base_images() == sorted(pulled | bases)
+    assert not set(base_images()) & set(stack_runner.image_names().values())

@@ -3,7 +3,8 @@
 Modules, one job each: ``delivery`` (read any delivery form), ``pubsub_message`` and ``storage_object`` (the
 envelopes), ``events`` and ``catalog`` (domain CloudEvents and their payload models), ``publish``,
 ``idempotency`` (the ledger), ``outcome`` (ack or retry), ``failures`` (permanent-failure records),
-``consumer`` (the runtime a service's main.py uses), ``structured_log`` and ``trace``, ``config``, ``clients``.
+``consumer`` (the runtime a service's main.py uses), ``structured_log`` and ``trace``, ``config``, ``clients``,
+``readiness`` (the ``GET /ready`` answer every service gives).
 """
 
 from __future__ import annotations
