@@ -125,7 +125,7 @@ class ComposeStack:
         began = time.monotonic()
         log = self.state_dir / "build.log"
         with log.open("w") as out:
-            command = self._compose("build", *(["--no-cache"] if no_cache else []))
+            command = ["docker", *self._compose_args(), "build", *(["--no-cache"] if no_cache else [])]
             built = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
         if built.returncode != 0:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
@@ -136,12 +136,8 @@ class ComposeStack:
     def up(self) -> StackInfo:
         """Start everything and wait until every container is healthy; write and return the stack's record."""
         began = time.monotonic()
-        result = subprocess.run(
-            self._compose("up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT_SECONDS)),
-            capture_output=True,
-            text=True,
-            cwd=REPO_ROOT,
-            timeout=UP_TIMEOUT_SECONDS + 60,
+        result = self.compose(
+            "up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT_SECONDS), timeout=UP_TIMEOUT_SECONDS + 60
         )
         if result.returncode != 0:
             self.save_logs()
@@ -158,8 +154,7 @@ class ComposeStack:
     def down(self) -> None:
         """Keep the logs, remove the containers, network and volumes, and the images a rebuild replaced."""
         self.save_logs()
-        subprocess.run(self._compose("down", "--volumes", "--remove-orphans", "--timeout", "10"),
-                       capture_output=True, cwd=REPO_ROOT, timeout=180, check=False)  # fmt: skip
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "10", timeout=180)
         state.clear(self.state_dir)
         self.remove_replaced_images()
 
@@ -217,7 +212,7 @@ class ComposeStack:
 
     def compose(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """``docker compose ARGS`` on this stack's project and files."""
-        return subprocess.run(self._compose(*args), capture_output=True, text=True, cwd=REPO_ROOT, timeout=timeout)
+        return run_docker(*self._compose_args(), *args, timeout=timeout)
 
     def ps(self) -> list[dict[str, Any]]:
         out = docker(*self._compose_args(), "ps", "--all", "--format", "json", check=False)
@@ -257,9 +252,6 @@ class ComposeStack:
 
     def _compose_args(self) -> list[str]:
         return ["compose", "--project-name", self.project, *(f"--file={path}" for path in self._files)]
-
-    def _compose(self, *args: str) -> list[str]:
-        return ["docker", *self._compose_args(), *args]
 
     def _write_override(self) -> Path:
         """Every published port moved to a free host port (still on 127.0.0.1 only), chosen once: a port Docker
