@@ -87,7 +87,7 @@ def _rejected(error: PermanentError, body: bytes, headers: dict[str, str]) -> tu
         log.error("could not record a permanent failure", exc_info=exc)
         return _answer({"status": "retry", "reason": "failure_not_recorded"}, 503)
     log.error(f"rejected: {error}", extra={"fields": {"reason": error.reason, "failure_id": record_id}})
-    return _answer({"status": "rejected", "reason": error.reason, "message": str(error)}, 200)
+    return _answer({"status": "rejected", "reason": error.reason, "message": str(error), "failure_id": record_id}, 200)
 
 
 def _answer(body: dict[str, Any], status: int) -> tuple[str, int, dict[str, str]]:

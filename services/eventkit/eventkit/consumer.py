@@ -219,6 +219,8 @@ class Consumer:
                 body["reason"] = outcome.reason
             if outcome.message and outcome.status is not Status.ERROR:
                 body["message"] = outcome.message
+            if outcome.failure_id:
+                body["failure_id"] = outcome.failure_id
             return json.dumps(body), outcome.http_status, {"Content-Type": "application/json"}
 
     def _handle(self, request: Any, headers: dict[str, str]) -> tuple[Outcome, str | None]:
@@ -323,7 +325,7 @@ class Consumer:
             f"rejected: {failure.error}",
             extra={"fields": {"reason": failure.reason, "failure_id": record_id}},
         )
-        return Outcome(Status.REJECTED, failure.reason, str(error))
+        return Outcome(Status.REJECTED, failure.reason, str(error), failure_id=record_id)
 
 
 def _payload_identity(delivery: Delivery) -> Any:

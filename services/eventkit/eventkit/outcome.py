@@ -46,6 +46,7 @@ class Outcome:
     status: Status
     reason: str | None = None
     message: str | None = None
+    failure_id: str | None = None  # the failure record a rejection was filed under (``python -m dlq show ID``)
 
     @property
     def http_status(self) -> int:
