@@ -1,6 +1,6 @@
 """Benchmark: cold start, bare functions-framework vs every service in topology.yaml.
 
-    .venv/bin/python bench/cold_start.py [--runs 7] [--state-dir .local] [--services orders,inventory]
+    .venv/bin/python bench/cold_start.py [--runs 7] [--state-dir .local] [--services orders,inventory] [--baseline DIR]
 
 Each service is started as the stack starts it (``functions-framework --target T --signature-type http`` in its
 source folder, with ``stack.services.service_env``: the same environment, against the stack's emulators; a fresh
@@ -14,7 +14,8 @@ to the bare baseline (``bench/push_app/bare.py``, whose first request is a push 
 row, ``bench/push_app/bare_pydantic.py``, adds only pydantic and one envelope model to bare: the share of the 1.5×
 budget the validation library takes before any code of this project. Then ``python
 -X importtime -c 'import main'`` per source: the total and the top 10 modules by cumulative import time.
-Figures only, never a test.
+``--baseline DIR`` (another checkout) adds each service as that checkout has it, on its own eventkit
+(``PYTHONPATH``), interleaved with this one's: a before/after in one run. Figures only, never a test.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def importtime(source: Path, env: dict[str, str]) -> dict[str, Any]:
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
         cwd=source.parent,
-        env={**env, "PYTHONPATH": str(source.parent)},
+        env={**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(source.parent), env.get("PYTHONPATH")]))},
         capture_output=True,
         text=True,
         check=True,
@@ -84,6 +85,7 @@ def main() -> int:
     )
     parser.add_argument("--state-dir", type=Path, help="a running stack's state dir (default: start one)")
     parser.add_argument("--services", help="comma-separated subset of topology.yaml's services")
+    parser.add_argument("--baseline", type=Path, help="another checkout whose services start beside these")
     args = parser.parse_args()
     info = machine()
 
@@ -109,6 +111,12 @@ def main() -> int:
                 service, topology, project=stack["project"], port=0, emulators=stack["emulators"], base_env=os.environ
             )
             candidates.append((name, service.source / "main.py", service.target, env))
+            if args.baseline:
+                folder = args.baseline.resolve() / service.source.relative_to(REPO)
+                baseline_env = {**env, "PYTHONPATH": str(args.baseline.resolve() / "services" / "eventkit")}
+                candidates.append((f"{name} [baseline]", folder / "main.py", service.target, baseline_env))
+        if args.baseline:  # byte-compiled as the images ship them, as this checkout's are above
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(args.baseline / "services")], check=True)
         times: dict[str, list[float]] = {name: [] for name, *_ in candidates}
         firsts: dict[str, list[float]] = {name: [] for name, *_ in candidates}
         requests: dict[str, Any] = {}
@@ -167,7 +175,8 @@ def main() -> int:
             continue
         seen.add(source)
         top = ", ".join(f"{t['module']} {t['cumulative_ms']:.0f}" for t in r["importtime"]["top"])
-        print(f"- {Path(source).parent.relative_to(REPO)}: {top}")
+        folder = Path(source).parent
+        print(f"- {folder.relative_to(REPO) if folder.is_relative_to(REPO) else folder}: {top}")
     write_json(
         "cold_start",
         {

@@ -1,7 +1,7 @@
 """Benchmark: the push path, bare functions-framework vs the eventkit runtime with and without its Firestore work.
 
     .venv/bin/python bench/push_path.py [-n 2000] [-c 16] [--repeat 3] [--state-dir .local] [--workers 1,2]
-                                         [--stack-warm-up 30000]
+                                         [--stack-warm-up 30000] [--baseline DIR]
 
 Each row serves one target of ``bench/push_app`` the way Cloud Run does (``functions-framework --target T
 --signature-type http``: gunicorn, gthread worker) on a free loopback port, against a local stack's emulators
@@ -24,7 +24,11 @@ while its message waits for company; (f) sends each message at once in its own c
 groups only the messages that arrive while a call is under way), and is the faster of the two here: the same
 accounting against (f) is printed too.
 
-Then the Firestore/Pub/Sub work alone, without HTTP: ``Consumer.run_once`` in this process at the same
+``--baseline DIR`` (another checkout, e.g. ``git worktree add /tmp/before <commit>``) adds rows (b), (c) and (d)
+served from that checkout's ``bench/push_app`` on its own eventkit (``PYTHONPATH``), interleaved with this one's in
+every repetition against the same stack: a before/after in one run.
+
+Then the Firestore/Pub/Sub work alone, without HTTP: ``Consumer.process`` in this process at the same
 concurrency (threads), for (c) and (d). Events/s, p50/p99 and the ratio of each to (a). Figures only, never a test.
 """
 
@@ -178,7 +182,7 @@ def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_direct(label: str, target: str, n: int, c: int, emulators: dict[str, int]) -> dict:
-    """``Consumer.run_once`` without HTTP: the ledger transaction (and the publish) alone, C threads."""
+    """``Consumer.process`` without HTTP: routing, the ledger transaction (and the publish) alone, C threads."""
     sys.path.insert(0, str(APP))
     import main as app
 
@@ -188,12 +192,12 @@ def run_direct(label: str, target: str, n: int, c: int, emulators: dict[str, int
     from eventkit.delivery import read_delivery
 
     consumer = {"once": app.once_consumer, "full": app.full_consumer}[target]
-    route = consumer._routes[app.EVENT_TYPE]
 
     def one(body: bytes) -> float:
         started = time.perf_counter()
-        delivery = read_delivery(HEADERS, body, CATALOG)
-        consumer.run_once(delivery, lambda ctx: route.handler(delivery.event, ctx))
+        outcome = consumer.process(read_delivery(HEADERS, body, CATALOG))
+        if outcome.http_status != 200:
+            raise SystemExit(f"{target}: {outcome}")
         return (time.perf_counter() - started) * 1000
 
     def cpu() -> dict[str, float]:
@@ -209,7 +213,7 @@ def run_direct(label: str, target: str, n: int, c: int, emulators: dict[str, int
         cpu_ms = cpu_per_event(before, cpu(), n)
     row = {
         "row": label,
-        "target": f"Consumer.run_once ({target}), in process",
+        "target": f"Consumer.process ({target}), in process",
         "workers": "-",
         "requests": n,
         "errors": 0,
@@ -238,6 +242,7 @@ def main() -> int:
         default=STACK_WARM_UP,
         help=f"pushes through (d) before any row, not measured: the emulators' JIT (default {STACK_WARM_UP})",
     )
+    parser.add_argument("--baseline", type=Path, help="another checkout whose rows (b)-(d) run beside these")
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of each HTTP row, interleaved; the table shows medians (default 3)"
     )
@@ -260,14 +265,24 @@ def main() -> int:
                 run_http("(stack warm-up)", source, target, env, batch, args.c, log_dir, emulators)
                 left -= batch
         rows: list[dict[str, Any]] = []
+        measured = [(label, source, target, {}) for label, source, target in ROWS if label[1] in args.rows]
+        if args.baseline:
+            baseline, baseline_env = (
+                args.baseline.resolve(),
+                {"PYTHONPATH": str(args.baseline.resolve() / "services" / "eventkit")},
+            )
+            measured += [
+                (f"{label} [baseline]", baseline / "bench" / "push_app" / source.name, target, baseline_env)
+                for label, source, target in ROWS
+                if label[1] in "bcd" and label[1] in args.rows
+            ]
         for workers in args.workers.split(","):
             runs: dict[str, list[dict[str, Any]]] = {}
             for _ in range(args.repeat):  # interleaved, so a slow spell of the shared machine hits every row
-                for label, source, target in ROWS:
-                    if label[1] in args.rows:
-                        row_env = {**env, "WORKERS": workers}
-                        run = run_http(label, source, target, row_env, args.n, args.c, log_dir, emulators)
-                        runs.setdefault(label, []).append(run)
+                for label, source, target, extra_env in measured:
+                    row_env = {**env, **extra_env, "WORKERS": workers}
+                    run = run_http(label, source, target, row_env, args.n, args.c, log_dir, emulators)
+                    runs.setdefault(label, []).append(run)
             rows += [median_row(label_runs) for label_runs in runs.values()]
         os.environ.update(env)
         direct = [
@@ -302,7 +317,8 @@ def main() -> int:
         )
 
     goal = {}
-    full = next((r for r in rows if r["row"].startswith("(d)") and r["workers"] == "1"), None)
+    this = [r for r in rows if "[baseline]" not in r["row"]]
+    full = next((r for r in this if r["row"].startswith("(d)") and r["workers"] == "1"), None)
     by_hand = next((r for r in rows if r["row"].startswith("(e)") and r["workers"] == "1"), None)
     if full and by_hand and first_base:
         # Per-event cost (1 / throughput): the transaction's and publish's own cost is (e) - (a); taken out of
@@ -329,6 +345,21 @@ def main() -> int:
             f"{store:.2f} ms; the runtime's, (d) − (e): {cost_d - cost_e:.2f} ms. (d) with the transaction's own cost "
             f"taken out: {remaining:.2f} ms, {adjusted:.2f}× (a)'s throughput (goal ≥ 0.5×; per repetition: "
             f"{', '.join(f'{r:.2f}×' for r in per_run)}); (d) p99 {full['p99_ms']:.1f} ms (goal < 50 ms)"
+        )
+    before = next((r for r in rows if r["row"].startswith("(d)") and r["row"].endswith("[baseline]")), None)
+    if before and by_hand and full:
+        cost_before = 1000 / before["per_second"]
+        service_cpu = {key: r["cpu_ms_per_event"]["service"] for key, r in (("d", full), ("b", before), ("e", by_hand))}
+        goal["baseline"] = {
+            "d_cost_ms_per_event": round(cost_before, 3),
+            "runtime_cost_ms_per_event": round(cost_before - 1000 / by_hand["per_second"], 3),
+            "service_cpu_d_minus_e": round(service_cpu["b"] - service_cpu["e"], 3),
+        }
+        print(
+            f"Baseline (d) {cost_before:.2f} ms per event against this checkout's {1000 / full['per_second']:.2f}; "
+            f"the runtime's share, (d) − (e): baseline {cost_before - 1000 / by_hand['per_second']:.2f} ms, this "
+            f"{1000 / full['per_second'] - 1000 / by_hand['per_second']:.2f} ms. Service CPU per event, (d) − (e): "
+            f"baseline {service_cpu['b'] - service_cpu['e']:.2f} ms, this {service_cpu['d'] - service_cpu['e']:.2f} ms"
         )
     at_once = next((r for r in rows if r["row"].startswith("(f)") and r["workers"] == "1"), None)
     if full and at_once and first_base:

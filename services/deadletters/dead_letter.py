@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from eventkit import PubSubMessage, message_from_envelope
 from eventkit.errors import MalformedDeliveryError
 from eventkit.failures import (
     KIND_DEAD_LETTER,
@@ -22,7 +23,6 @@ from eventkit.failures import (
     payload_fields,
     storable_attributes,
 )
-from eventkit.pubsub_message import PubSubMessage, message_from_envelope
 
 SOURCE_PREFIX = "CloudPubSubDeadLetterSource"
 SOURCE_SUBSCRIPTION = "CloudPubSubDeadLetterSourceSubscription"

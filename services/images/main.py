@@ -24,10 +24,8 @@ from rejections import ImageRejectedError
 from renditions import rendition_name, source_uri
 from upload_checks import Action, is_stale, rendition_metadata, screen
 
-from eventkit import Consumer, HandlerContext, ObjectFinalized
+from eventkit import FINALIZED_TYPE, Consumer, HandlerContext, ObjectFinalized
 from eventkit.catalog.images import IMAGE_PROCESSED, IMAGE_REJECTED, ImageProcessed, ImageRejected, Rendition
-from eventkit.clients import storage_client
-from eventkit.storage_object import FINALIZED_TYPE
 
 IMAGE_EVENTS = "image-events"
 
@@ -38,7 +36,7 @@ settings = ImageSettings.from_env()
 
 @consumer.on(FINALIZED_TYPE, exactly_once=False)  # effects guarded here: renditions "only if absent", then one tx
 def make_renditions(obj: ObjectFinalized, ctx: HandlerContext) -> None:
-    storage = storage_client(consumer.config.project)
+    storage = ctx.storage
     size, metadata = obj.size, obj.metadata
     if size is None:  # a notification with payloadFormat NONE carries no metadata
         info = object_info(storage, obj.bucket, obj.name, obj.generation)
@@ -50,7 +48,7 @@ def make_renditions(obj: ObjectFinalized, ctx: HandlerContext) -> None:
         bucket=obj.bucket,
         size=size,
         metadata=metadata,
-        uploads_bucket=consumer.config.bucket("uploads"),
+        uploads_bucket=ctx.bucket("uploads"),
         max_bytes=settings.max_upload_bytes,
     )
     if screening.action is Action.IGNORE:
@@ -76,7 +74,7 @@ def make_renditions(obj: ObjectFinalized, ctx: HandlerContext) -> None:
     except ImageRejectedError as rejection:
         return _reject(ctx, obj, rejection)
 
-    renditions_bucket = consumer.config.bucket("renditions")
+    renditions_bucket = ctx.bucket("renditions")
     written: list[Rendition] = []
     try:
         for rendition in converted.renditions:

@@ -25,7 +25,6 @@ from sender import MailSettings, sender_from_settings
 from eventkit import Consumer, DomainEvent, HandlerContext
 from eventkit.catalog import ORDER_CANCELLED, ORDER_CONFIRMED
 from eventkit.catalog.telemetry import TELEMETRY_ALERT
-from eventkit.idempotency import payload_hash
 
 SENT_MAIL = "sent_mail"
 log = logging.getLogger("notifications")
@@ -63,7 +62,7 @@ def notify(event: DomainEvent, ctx: HandlerContext) -> None:
         return
     key = f"{event.id}:{mail.to.lower()}"
     record = ctx.db.collection(SENT_MAIL).document(quote(key, safe="@"))
-    with consumer.ledger.side_effect_once(consumer.name, key, payload_hash(event.data_json())) as run:
+    with ctx.side_effect_once(key, identity=event.data_json()) as run:
         if not run or record.get().exists:
             return
         sender.send(to_email_message(mail, settings.mail_from))

@@ -16,15 +16,9 @@ from order_store import IdempotencyKeyReused, get_order, list_products, place_or
 from pricing import PricingError
 from pydantic import ValidationError
 
-from eventkit.consumer import Consumer
-from eventkit.errors import RetryableError
+from eventkit import Service
+from eventkit.errors import RetryableError, is_retryable
 from eventkit.http_api import ApiError, Response, json_response, method_not_allowed, not_found, read_json_body
-from eventkit.outbox import Outbox, StagedEvent
-from eventkit.outcome import transient_google_errors
-from eventkit.publish import Publisher
-from eventkit.readiness import readiness_answer
-from eventkit.structured_log import log_context
-from eventkit.trace import trace_from_headers
 
 log = logging.getLogger("orders.api")
 
@@ -34,33 +28,17 @@ MAX_IDEMPOTENCY_KEY = 255
 
 
 class OrdersApi:
-    """The API over the service's runtime (an eventkit Consumer: config, logging, lazily created clients)."""
+    """The API over the service's runtime (config, logging, clients, outbox)."""
 
-    def __init__(self, runtime: Consumer) -> None:
-        self.runtime = runtime
+    def __init__(self, service: Service) -> None:
+        self.service = service
 
     @property
     def db(self) -> Any:
-        return self.runtime.db
-
-    @property
-    def outbox(self) -> Outbox:
-        return self.runtime.outbox
-
-    @property
-    def publisher(self) -> Publisher:
-        return self.runtime.publisher
+        return self.service.db
 
     def handle(self, request: Any) -> Response:
-        if probe := readiness_answer(request, self.runtime.config.service):
-            return probe
-        with log_context(trace=trace_from_headers(dict(request.headers)), method=request.method, path=request.path):
-            try:
-                return self._route(request)
-            except ApiError as error:
-                level = logging.WARNING if error.status >= 500 else logging.INFO
-                log.log(level, "request refused", extra={"fields": {"status": error.status, "code": error.code}})
-                return error.response()
+        return self.service.serve_api(request, self._route)
 
     def _route(self, request: Any) -> Response:
         path, method = request.path.rstrip("/") or "/", request.method
@@ -103,14 +81,16 @@ class OrdersApi:
         except ValidationError as exc:
             raise ApiError(422, "validation_failed", "request is invalid", validation_details(exc)) from None
         try:
-            placed = place_order(self.db, self.outbox, self.publisher, order_request, key)
+            placed = place_order(self.service, order_request, key)
         except PricingError as exc:
             raise ApiError(422, "validation_failed", "request is invalid", exc.details) from None
         except IdempotencyKeyReused:
             raise ApiError(
                 409, "idempotency_key_reused", "this Idempotency-Key was already used with a different request body"
             ) from None
-        except (RetryableError, *transient_google_errors()) as exc:
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
             # Safe to retry: with the same Idempotency-Key a commit that did land is answered as a replay.
             raise ApiError(503, "try_again", str(exc)) from None
 
@@ -132,10 +112,10 @@ class OrdersApi:
         )
         return json_response(body_out, 201, headers)
 
-    def _publish_now(self, staged: StagedEvent) -> None:
+    def _publish_now(self, staged: Any) -> None:
         """Publish right after the commit; if Pub/Sub is unavailable, the sweeper publishes it later."""
         try:
-            self.outbox.publish_committed([staged])
+            self.service.publish_staged([staged])
         except RetryableError as exc:
             log.warning(
                 "OrderPlaced left for the outbox sweeper",

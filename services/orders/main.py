@@ -15,18 +15,20 @@ from api_routes import OrdersApi
 from order_store import ORDER_TOPIC
 from saga_handlers import HANDLED, on_outcome, order_document
 
-from eventkit import Consumer
+from eventkit import Consumer, Service
 from eventkit.http_api import Response, json_response
 
 SWEEP_PATH = "/tasks/sweep-outbox"
 # An entry younger than this may still be published by the request that wrote it.
 SWEEP_AFTER = timedelta(seconds=float(os.environ.get("OUTBOX_SWEEP_AFTER_SECONDS", "30")))
 
-runtime = Consumer("order-saga", topics=[ORDER_TOPIC])
-orders_api = OrdersApi(runtime)
+# Each target has its runtime; a process serves one of them and builds the other's clients never (they are
+# created on first use).
+orders_api = OrdersApi(Service("orders", topics=[ORDER_TOPIC]))
+saga = Consumer("order-saga", topics=[ORDER_TOPIC])
 for event_type in HANDLED:
     # The inventory and payment outcomes of one order arrive together and both update the order document.
-    runtime.on(event_type, serialize_on=order_document)(on_outcome)
+    saga.on(event_type, serialize_on=order_document)(on_outcome)
 
 
 def api(request: Any) -> Response:
@@ -39,8 +41,8 @@ def handle_event(request: Any) -> Response:
     if request.path == SWEEP_PATH:
         if request.method != "POST":
             return json_response({"error": {"code": "method_not_allowed", "message": "use POST"}}, 405)
-        result = runtime.outbox.sweep(older_than=SWEEP_AFTER)
+        result = saga.sweep_outbox(older_than=SWEEP_AFTER)
         return json_response(
             {"published": result.published, "failed": result.failed}, 200 if not result.failed else 503
         )
-    return runtime.handle(request)
+    return saga.handle(request)

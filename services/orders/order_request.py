@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from eventkit.catalog._base import Currency, Email, Sku
+from eventkit.catalog.orders import Currency, Email, Sku
 
 MAX_LINES = 50
 MAX_QUANTITY = 100  # per line: more is a typo or abuse, not a shop order

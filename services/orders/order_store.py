@@ -15,9 +15,8 @@ from typing import Any
 from order_request import OrderRequest
 from pricing import Product, price_order
 
+from eventkit import Service, StagedEvent
 from eventkit.catalog.orders import ORDER_PLACED
-from eventkit.outbox import Outbox, StagedEvent
-from eventkit.publish import Publisher
 
 PRODUCTS = "products"
 ORDERS = "orders"
@@ -49,9 +48,7 @@ def product_from(snapshot: Any) -> Product | None:
     )
 
 
-def place_order(
-    db: Any, outbox: Outbox, publisher: Publisher, request: OrderRequest, idempotency_key: str | None
-) -> Placed:
+def place_order(service: Service, request: OrderRequest, idempotency_key: str | None) -> Placed:
     """Write the order and its OrderPlaced event atomically; the caller publishes the event after the commit.
 
     Two round trips and no transaction: one read of the Idempotency-Key's record and the products, then one
@@ -61,7 +58,7 @@ def place_order(
     """
     from google.api_core.exceptions import AlreadyExists
 
-    fingerprint = request.fingerprint()
+    db, fingerprint = service.db, request.fingerprint()
     key_ref = (
         db.collection(ORDER_REQUESTS).document(hashlib.sha256(idempotency_key.encode()).hexdigest())
         if idempotency_key
@@ -78,7 +75,7 @@ def place_order(
     priced = price_order([(line.sku, line.quantity) for line in request.items], catalog, request.currency)
     order_id, now = uuid.uuid4().hex, datetime.now(UTC)
     items = [{"sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price} for line in priced.lines]
-    event = publisher.event(
+    event = service.event(
         ORDER_PLACED,
         {
             "order_id": order_id,
@@ -108,7 +105,7 @@ def place_order(
     }
     batch = db.batch()
     batch.create(db.collection(ORDERS).document(order_id), order)
-    staged = outbox.add(batch, publisher.config.topic_path(ORDER_TOPIC), event, cause=f"orders/{order_id}")
+    staged = service.stage(batch, ORDER_TOPIC, event, cause=f"orders/{order_id}")
     if key_ref is not None:
         batch.create(key_ref, {"fingerprint": fingerprint, "order_id": order_id, "created_at": now})
     try:

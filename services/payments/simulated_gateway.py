@@ -32,9 +32,8 @@ from gateway import (
     RefundResult,
 )
 
-from eventkit import ConfigError
+from eventkit import ConfigError, run_transaction
 from eventkit.errors import RetryableError
-from eventkit.transactions import run_transaction
 
 COLLECTION = "gateway_charges"
 TRANSIENT_TOKEN = "tok_transient"

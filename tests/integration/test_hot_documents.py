@@ -27,7 +27,10 @@ def _order(n: int) -> dict[str, Any]:
 
 
 def _deliver(consumer: Consumer, n: int) -> dict[str, Any]:
-    event = new_event(CATALOG, ORDER_PLACED, _order(n), source="//tests")
+    return _deliver_event(consumer, new_event(CATALOG, ORDER_PLACED, _order(n), source="//tests"))
+
+
+def _deliver_event(consumer: Consumer, event: Any) -> dict[str, Any]:
     data, attributes = encode_for_pubsub(event)
     envelope = {"message": {"data": base64.b64encode(data).decode(), "attributes": attributes, "messageId": event.id}}
     with flask.Flask("hot-documents").test_request_context("/", method="POST", json=envelope):
@@ -119,8 +122,26 @@ def test_named_documents_are_read_again_when_a_colliding_transaction_retries(
     assert counter.get().get("reserved") == DELIVERIES
 
 
-def test_get_outside_the_ledger_transaction_says_how_to_get_one(clean_stack: dict[str, Any], db: Any) -> None:
+def test_duplicates_arriving_together_queue_in_the_instance_and_apply_one_effect(
+    clean_stack: dict[str, Any], db: Any
+) -> None:
+    """Ten deliveries of ONE event at once: the delivery's lock (its ledger key) queues them here, so one runs
+    and nine find its entry, without colliding in Firestore (no transaction attempt is repeated)."""
     consumer = Consumer(f"test-{uuid.uuid4().hex[:8]}", environ={"GOOGLE_CLOUD_PROJECT": clean_stack["project"]})
-    ctx = HandlerContext(delivery=None, consumer=consumer)  # type: ignore[arg-type]
-    with pytest.raises(RuntimeError, match="exactly_once=True or use transact"):
-        ctx.get(db.collection("hot-test").document("x"))
+    counter = db.collection("hot-test").document(uuid.uuid4().hex)
+    counter.set({"reserved": 0})
+    attempts, guard = [0], threading.Lock()
+
+    @consumer.on(ORDER_PLACED)
+    def reserve(event: DomainEvent, ctx: HandlerContext) -> None:
+        with guard:
+            attempts[0] += 1
+        ctx.transaction.update(counter, {"reserved": ctx.get(counter).get("reserved") + 1})
+
+    event = new_event(CATALOG, ORDER_PLACED, _order(0), source="//tests")
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda _: _deliver_event(consumer, event), range(10)))
+
+    assert sorted(a["status"] for a in answers) == ["duplicate"] * 9 + ["processed"]
+    assert counter.get().get("reserved") == 1
+    assert attempts[0] == 1  # the nine duplicates never began a transaction that wrote

@@ -128,3 +128,74 @@ def test_every_retry_names_the_first_aborted_transaction(db: Any, monkeypatch: p
     assert len(set(begun)) == 3  # three transactions
     assert asked == [b"", begun[0], begun[0]]  # the first begins afresh; both retries name the first one
     assert ref.get().to_dict() == {"n": 1}
+
+
+@pytest.fixture
+def without_the_private_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client release that renamed one of the private names the read-begun transaction uses. (Deleting one of
+    today's would break the library itself, which uses them too; the check looks for a name no release has.)"""
+    from eventkit import transactions
+
+    monkeypatch.setattr(transactions, "_CLIENT_NAMES", (*transactions._CLIENT_NAMES, "_renamed_in_a_later_release"))
+    monkeypatch.setattr(transactions, "_supported", {})  # decided again, for this "release"
+
+
+def test_without_the_private_api_transactions_fall_back_to_the_public_one_and_stay_exact(
+    db: Any, without_the_private_api: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from firestore_calls import record_firestore_calls
+
+    counter = _doc(db, "fallback-counter")
+    counter.set({"n": 0})
+    calls = record_firestore_calls(db, monkeypatch)
+
+    def increment(transaction: Any, snapshots: list[Any]) -> int:
+        value = snapshots[0].get("n") + 1
+        transaction.update(counter, {"n": value})
+        return value
+
+    threads = [threading.Thread(target=run_read_write, args=(db, [counter], increment, "test")) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert counter.get().get("n") == 4  # every increment, none lost: still a transaction
+    methods = {call.method for call in calls}
+    assert "begin_transaction" in methods  # the public path: BeginTransaction, then the reads
+    warnings = [r for r in caplog.records if "public transaction API" in r.getMessage()]
+    assert len(warnings) == 1  # said once, not per transaction
+
+
+def test_without_the_private_api_a_consumer_still_applies_each_event_once(
+    clean_stack: dict[str, Any], without_the_private_api: None
+) -> None:
+    import base64
+    import json
+    import uuid
+
+    import flask
+
+    from eventkit import Consumer, DomainEvent, HandlerContext
+    from eventkit.catalog import CATALOG, ORDER_PLACED
+    from eventkit.events import encode_for_pubsub, new_event
+
+    consumer = Consumer(f"test-{uuid.uuid4().hex[:8]}", environ={"GOOGLE_CLOUD_PROJECT": clean_stack["project"]})
+    counter = consumer.db.collection("tx-tests").document(uuid.uuid4().hex)
+    counter.set({"n": 0})
+
+    @consumer.on(ORDER_PLACED, serialize_on=lambda event: [counter.path])
+    def count(event: DomainEvent, ctx: HandlerContext) -> None:
+        ctx.transaction.update(counter, {"n": ctx.get(counter).get("n") + 1})
+
+    order = {"order_id": "o-1", "customer_id": "c", "items": [{"sku": "S", "quantity": 1, "unit_price": 1}]}
+    event = new_event(CATALOG, ORDER_PLACED, {**order, "total": 1, "currency": "EUR"}, source="//tests")
+    data, attributes = encode_for_pubsub(event)
+    envelope = {"message": {"data": base64.b64encode(data).decode(), "attributes": attributes, "messageId": "m"}}
+    statuses = []
+    for _ in range(2):
+        with flask.Flask("fallback").test_request_context("/", method="POST", json=envelope):
+            statuses.append(json.loads(consumer.handle(flask.request)[0])["status"])
+
+    assert statuses == ["processed", "duplicate"]
+    assert counter.get().get("n") == 1

@@ -29,7 +29,7 @@ from google.cloud import pubsub_v1
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventkit import Consumer, DomainEvent, HandlerContext
+from eventkit import Consumer, DomainEvent, HandlerContext, Service
 from eventkit.catalog import CATALOG, ORDER_PLACED
 from eventkit.events import encode_for_pubsub, new_event
 from eventkit.failures import FAILURES_COLLECTION
@@ -134,7 +134,7 @@ ORDER_BODIES = st.fixed_dictionaries(
 @pytest.fixture(scope="module")
 def orders_api(environment: None, stack: dict[str, Any]) -> Any:
     api_routes = _load("orders", "api_routes.py")
-    runtime = Consumer("orders", topics=["order-events"], environ={**os.environ, "K_SERVICE": "orders"})
+    runtime = Service("orders", topics=["order-events"], environ={**os.environ, "K_SERVICE": "orders"})
     return _client(api_routes.OrdersApi(runtime).handle)
 
 

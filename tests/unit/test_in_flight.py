@@ -1,4 +1,4 @@
-"""eventkit.in_flight: how many of a kind of work are under way in this process."""
+"""eventkit.sent_marks.InFlight: how many of a kind of work are under way in this process."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from eventkit.in_flight import InFlight
+from eventkit.sent_marks import InFlight
 
 pytestmark = pytest.mark.unit
 

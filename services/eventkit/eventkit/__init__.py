@@ -1,10 +1,10 @@
 """eventkit: the shared event runtime of the shop's services.
 
-Modules, one job each: ``delivery`` (read any delivery form), ``pubsub_message`` and ``storage_object`` (the
-envelopes), ``events`` and ``catalog`` (domain CloudEvents and their payload models), ``publish``,
-``idempotency`` (the ledger), ``outcome`` (ack or retry), ``failures`` (permanent-failure records),
-``consumer`` (the runtime a service's main.py uses), ``structured_log`` and ``trace``, ``config``, ``clients``,
-``readiness`` (the ``GET /ready`` answer every service gives).
+The public surface, what services import (tests/unit/test_layering.py enforces it): this package's names below,
+``eventkit.catalog`` (event types and payload models, and its ``orders``/``images``/``telemetry`` modules),
+``eventkit.errors``, ``eventkit.http_api`` (JSON APIs) and ``eventkit.memory`` (in-memory stores for tests).
+Every other module is the runtime's own (docs/eventkit.md): ``service`` and ``consumer`` (the runtime),
+``context`` (the handler API), ``delivery``, ``idempotency`` (the ledger), ``outbox``, ``publish``, ``failures``...
 """
 
 from __future__ import annotations
@@ -22,21 +22,36 @@ from eventkit.errors import (
 )
 
 if TYPE_CHECKING:
-    from eventkit.consumer import Consumer, HandlerContext
-    from eventkit.delivery import Delivery, Transport, read_delivery
+    from eventkit.config import Config, positive_int
+    from eventkit.consumer import Consumer
+    from eventkit.context import HandlerContext
+    from eventkit.delivery import Delivery, Transport
     from eventkit.events import DomainEvent
-    from eventkit.storage_object import ObjectFinalized
+    from eventkit.failures import FailedDelivery
+    from eventkit.outbox import StagedEvent
+    from eventkit.pubsub_message import PubSubMessage, message_from_envelope
+    from eventkit.service import Service
+    from eventkit.storage_object import FINALIZED_TYPE, ObjectFinalized
+    from eventkit.transactions import run_transaction
 
 # Imported on first access (PEP 562), not with the package: ``import eventkit.errors`` runs this file, and a
 # service that never builds a Consumer (deadletters) would otherwise import the whole runtime, catalog and all.
 _LAZY = {
+    "Config": "eventkit.config",
+    "positive_int": "eventkit.config",
     "Consumer": "eventkit.consumer",
-    "HandlerContext": "eventkit.consumer",
     "Delivery": "eventkit.delivery",
-    "Transport": "eventkit.delivery",
-    "read_delivery": "eventkit.delivery",
     "DomainEvent": "eventkit.events",
+    "FailedDelivery": "eventkit.failures",
+    "FINALIZED_TYPE": "eventkit.storage_object",
+    "HandlerContext": "eventkit.context",
     "ObjectFinalized": "eventkit.storage_object",
+    "PubSubMessage": "eventkit.pubsub_message",
+    "message_from_envelope": "eventkit.pubsub_message",
+    "Service": "eventkit.service",
+    "StagedEvent": "eventkit.outbox",
+    "run_transaction": "eventkit.transactions",
+    "Transport": "eventkit.delivery",
 }
 
 
@@ -55,17 +70,25 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "FINALIZED_TYPE",
+    "Config",
     "ConfigError",
     "Consumer",
     "Delivery",
     "DomainEvent",
+    "FailedDelivery",
     "HandlerContext",
     "InvalidPayloadError",
     "MalformedDeliveryError",
     "ObjectFinalized",
     "PermanentError",
+    "PubSubMessage",
     "RetryableError",
+    "Service",
+    "StagedEvent",
     "Transport",
     "UnknownEventTypeError",
-    "read_delivery",
+    "message_from_envelope",
+    "positive_int",
+    "run_transaction",
 ]

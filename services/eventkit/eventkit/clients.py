@@ -28,7 +28,7 @@ def firestore_client(project: str) -> firestore.Client:
 
 
 def publisher_client() -> pubsub_v1.PublisherClient:
-    """The process's Pub/Sub client. eventkit makes the Publish calls itself (publish_groups.py: no 10 ms batch
+    """The process's Pub/Sub client. eventkit makes the Publish calls itself (publish_groups.py: no batch
     window), on this client's channel and credentials; its own batching ``publish()`` is not used."""
 
     def make() -> pubsub_v1.PublisherClient:

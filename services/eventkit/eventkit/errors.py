@@ -66,3 +66,22 @@ class IdempotencyKeyConflictError(PermanentError):
 
 class LeaseHeldError(RetryableError):
     """Another delivery of the same event holds the in-progress lease; retry after it expires or completes."""
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Trouble that may pass: a RetryableError, a timeout, a lost connection, or a Google API error worth a retry
+    (the service was busy or slow, or a transaction lost a race)."""
+    if isinstance(exc, (RetryableError, TimeoutError, ConnectionError)):
+        return True
+    from google.api_core import exceptions as api  # only once something failed: not on the import path
+
+    transient = (
+        api.ServiceUnavailable,
+        api.DeadlineExceeded,
+        api.Aborted,
+        api.InternalServerError,
+        api.TooManyRequests,
+        api.Unknown,
+        api.RetryError,
+    )
+    return isinstance(exc, transient)

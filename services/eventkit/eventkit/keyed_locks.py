@@ -1,9 +1,9 @@
 """Process-local locks by name: work on the same documents queues in this instance instead of colliding in Firestore.
 
 Two Firestore transactions that read a document and then write it lock each other out; one waits for the
-other's lock to time out (the emulator: ~2 s per collision) or is aborted and retried (production). Inside one
-instance that collision is avoidable: deliveries that will write the same document take its lock here first and
-run one after the other — ten concurrent reservations of one SKU take ~40 ms instead of ~18 s on the emulator.
+other's lock to time out (the emulator) or is aborted and retried (production). Inside one instance that
+collision is avoidable: deliveries that will write the same document take its lock here first and run one after
+the other (figures: docs/performance.md). The consumer takes a delivery's locks once, its ledger key with them.
 Instances still contend with each other; Firestore's transactions keep that correct.
 
 Locks are created on demand and dropped when nobody holds or waits for them. Several names are taken in sorted

@@ -20,13 +20,12 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from eventkit.errors import RetryableError
 from eventkit.events import DomainEvent, encode_for_pubsub
-from eventkit.in_flight import InFlight
-from eventkit.publish import send
-from eventkit.sent_marks import SentMarks
+from eventkit.publish import send as publish_send
+from eventkit.sent_marks import InFlight, SentMarks
 from eventkit.structured_log import bind
 
 log = logging.getLogger(__name__)
@@ -34,6 +33,21 @@ log = logging.getLogger(__name__)
 OUTBOX_COLLECTION = "outbox"
 # Entries are removed by a TTL policy on expires_at once sent (see terraform/); unsent ones are kept.
 SENT_RETENTION = timedelta(days=7)
+
+
+class Send(Protocol):
+    """Publish one encoded message and return its message id (``eventkit.publish.send``)."""
+
+    def __call__(
+        self,
+        topic_path: str,
+        data: bytes,
+        attributes: dict[str, str],
+        *,
+        ordering_key: str | None = ...,
+        timeout: float = ...,
+        log_line: bool = ...,
+    ) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -61,12 +75,14 @@ class Outbox:
         collection: str = OUTBOX_COLLECTION,
         publish_timeout: float = 10.0,
         batch_marks: bool = False,
+        send: Send = publish_send,
     ) -> None:
         """``batch_marks``: :meth:`publish_committed` queues its "sent" marks for a batched write (sent_marks.py)
         instead of writing each at once — what a service's runtime does; the sweeper's marks are always direct."""
         self.client = client
         self.collection = collection
         self.publish_timeout = publish_timeout
+        self.send = send
         self.sent_marks = SentMarks(self._ref, client, retention=SENT_RETENTION) if batch_marks else None
         self._publishing = InFlight()  # calls of publish_committed under way
 
@@ -134,7 +150,7 @@ class Outbox:
         published, failures, message_ids = 0, [], {}
         for entry in staged:
             try:
-                message_id = send(
+                message_id = self.send(
                     entry.topic,
                     entry.data,
                     entry.attributes,
@@ -192,7 +208,7 @@ class Outbox:
 
     def _send(self, snapshot: Any) -> None:
         entry = snapshot.to_dict()
-        message_id = send(
+        message_id = self.send(
             entry["topic"],
             entry["data"].encode("utf-8"),
             dict(entry["attributes"]),

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from eventkit.errors import PermanentError, RetryableError
+from eventkit.errors import PermanentError, is_retryable
 
 
 class Status(StrEnum):
@@ -52,30 +52,11 @@ class Outcome:
     def http_status(self) -> int:
         return HTTP_STATUS[self.status]
 
-    @property
-    def acknowledged(self) -> bool:
-        return self.http_status < 300
-
-
-def transient_google_errors() -> tuple[type[BaseException], ...]:
-    """Google API errors worth a retry: the service was busy, slow, or the transaction lost a race."""
-    from google.api_core import exceptions as api
-
-    return (
-        api.ServiceUnavailable,
-        api.DeadlineExceeded,
-        api.Aborted,
-        api.InternalServerError,
-        api.TooManyRequests,
-        api.Unknown,
-        api.RetryError,
-    )
-
 
 def classify(exc: BaseException) -> Outcome:
     """The outcome an exception stands for."""
     if isinstance(exc, PermanentError):
         return Outcome(Status.REJECTED, exc.reason, str(exc))
-    if isinstance(exc, (RetryableError, TimeoutError, ConnectionError, *transient_google_errors())):
+    if is_retryable(exc):
         return Outcome(Status.RETRY, type(exc).__name__, str(exc))
     return Outcome(Status.ERROR, type(exc).__name__, str(exc))

@@ -75,8 +75,8 @@ def send(
     ``log_line=False``: the caller reports the message id in its own log line (a consumer's one line per
     delivery), so this one is written at DEBUG only.
     """
-    # Imported here, not at module level: google.api_core (and grpc under it) cost ~35 ms of every service's
-    # cold start, and the first publish builds the Pub/Sub client, which imports them anyway.
+    # Imported here, not at module level: google.api_core (and grpc under it) are a large share of a cold start,
+    # and the first publish builds the Pub/Sub client, which imports them anyway.
     from google.api_core import exceptions as api_exceptions
     from google.pubsub_v1 import PubsubMessage
 

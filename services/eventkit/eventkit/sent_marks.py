@@ -8,8 +8,9 @@ costs what a crash between publish and mark always cost: the sweeper publishes t
 drop the duplicate by its CloudEvent id.
 
 One background thread per instance, started on first use; marks still pending at exit are written then. The
-outbox queues marks only while other requests are publishing too (outbox.py): on Cloud Run, a background thread
-gets CPU only while some request is in flight.
+outbox queues marks only while other requests are publishing too (:class:`InFlight`, outbox.py): more traffic is
+coming, and on Cloud Run, with CPU allocated only during requests, the background writer gets CPU while a request
+is in flight.
 """
 
 from __future__ import annotations
@@ -85,3 +86,23 @@ class SentMarks:
                 while len(self._pending) < self.max_batch and (left := deadline - time.monotonic()) > 0:
                     self._wake.wait(left)
             self.flush()
+
+
+class InFlight:
+    """A counter of work under way in this process: ``with counter:`` around it, ``counter.others()`` inside it."""
+
+    def __init__(self) -> None:
+        self._count, self._lock = 0, threading.Lock()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self._count -= 1
+
+    def others(self) -> bool:
+        """Is anything else under way besides the caller's own (which it entered)?"""
+        with self._lock:
+            return self._count > 1

@@ -28,7 +28,7 @@ class ObjectFinalized(BaseModel):
     """The object a finalize event is about. ``size``/``content_type`` are None when the payload was NONE."""
 
     # defer_build: the validator is built on the first storage delivery, so only the images service builds it
-    # (~0.3 ms at import otherwise; images pays it on its first upload instead); a unit test builds it.
+    # (on its first upload, not at import); a unit test builds it.
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore", defer_build=True)
 
     bucket: str = Field(min_length=1)

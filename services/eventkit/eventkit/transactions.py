@@ -12,7 +12,9 @@ Two ways in:
 - :func:`run_read_write` begins the transaction *with its first read* (BatchGetDocuments with
   ``new_transaction``, as the protocol allows), so a read-then-write transaction costs two round trips instead of
   three. The Python client always sends BeginTransaction first, so this one function drives the client's
-  transaction object itself (see :func:`_begin_with_reads`); the ledger runs every event through it.
+  transaction object itself (see :func:`_begin_with_reads`), through private names of the client; the ledger runs
+  every event through it. If a client release renames any of them, it falls back to the public transaction API
+  (one round trip more, same result) and logs so once: an upgrade costs speed, never correctness.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ def run_read_write(
     # treating each retry as the newest — without it, ten rivals on one document could abort each other until
     # the budget ran out.
     first_try: list[bytes] = []
+    if not read_begun_supported(client):
+        return _retry_aborts(lambda: _public_read_write(client, first_reads, body), what, budget)
 
     def attempt() -> T:
         transaction = client.transaction(max_attempts=1)
@@ -76,6 +80,46 @@ def run_read_write(
         return result
 
     return _retry_aborts(attempt, what, budget)
+
+
+# What _begin_with_reads and run_read_write use of the client beyond its public API.
+_CLIENT_NAMES = ("_firestore_api", "_database_string", "_rpc_metadata")
+_TRANSACTION_NAMES = ("_client", "_write_pbs", "_commit", "_rollback", "_id", "in_progress")
+_supported: dict[type, bool] = {}
+
+
+def read_begun_supported(client: Any) -> bool:
+    """Whether this client type still has the private names the read-begun transaction needs (checked once)."""
+    kind = type(client)
+    if kind not in _supported:
+        try:
+            from google.cloud.firestore_v1.base_client import _parse_batch_get  # noqa: F401
+
+            transaction = client.transaction(max_attempts=1)
+            missing = [name for name in _CLIENT_NAMES if not hasattr(client, name)]
+            missing += [name for name in _TRANSACTION_NAMES if not hasattr(transaction, name)]
+        except ImportError as exc:
+            missing = [str(exc)]
+        if missing:
+            log.warning(
+                "the Firestore client lacks what a read-begun transaction needs; using the public transaction API "
+                "(one more round trip per transaction)",
+                extra={"fields": {"missing": missing}},
+            )
+        _supported[kind] = not missing
+    return _supported[kind]
+
+
+def _public_read_write(client: Any, refs: Sequence[Any], body: Callable[[Any, list[Any]], T]) -> T:
+    """:func:`run_read_write` on the public API: BeginTransaction, the reads, ``body``, Commit (or Rollback)."""
+    from google.cloud import firestore
+
+    @firestore.transactional
+    def in_transaction(transaction: Any) -> T:
+        by_path = {snapshot.reference.path: snapshot for snapshot in transaction.get_all(list(refs))}
+        return body(transaction, [by_path[ref.path] for ref in refs])
+
+    return in_transaction(client.transaction(max_attempts=1))
 
 
 def _retry_aborts(attempt: Callable[[], T], what: str, budget: float) -> T:
@@ -107,7 +151,8 @@ def _begin_with_reads(transaction: Any, refs: Sequence[Any], retry_id: bytes | N
     from google.cloud.firestore_v1.types import common
 
     client = transaction._client
-    by_path = {ref._document_path: ref for ref in refs}
+    prefix = f"{client._database_string}/documents/"
+    by_path = {prefix + ref.path: ref for ref in refs}
     request = {
         "database": client._database_string,
         "documents": list(by_path),
@@ -121,10 +166,10 @@ def _begin_with_reads(transaction: Any, refs: Sequence[Any], retry_id: bytes | N
             transaction._id = response.transaction
         if response._pb.WhichOneof("result"):  # the emulator sends the transaction id in a response of its own
             snapshot = _parse_batch_get(response, by_path, client)
-            snapshots[snapshot.reference._document_path] = snapshot
+            snapshots[snapshot.reference.path] = snapshot
     if not transaction.in_progress:
         raise RuntimeError("Firestore answered a read with new_transaction without a transaction id")
-    return [snapshots[ref._document_path] for ref in refs]
+    return [snapshots[ref.path] for ref in refs]
 
 
 def _rollback_quietly(transaction: Any) -> None:

@@ -15,9 +15,9 @@ from typing import Any
 
 from eventkit import Consumer, DomainEvent, HandlerContext, PermanentError
 from eventkit.catalog.telemetry import TELEMETRY_ALERT, TELEMETRY_READINGS, TelemetryReadings
-from eventkit.failures import FailedDelivery
 from telemetry import store
 from telemetry.alerts import advance, effective, parse_thresholds
+from telemetry.readings import reading_key
 from telemetry.settings import load_settings
 from telemetry.validation import age_problem
 from telemetry.windows import aggregate, merged
@@ -62,7 +62,7 @@ def record_readings(event: DomainEvent, ctx: HandlerContext) -> None:
     # entries (which are new) and the windows of every fresh reading (the new ones' windows are among them).
     # The device came with the delivery's ledger entry (serialize_on).
     size = load_settings().window_seconds
-    entries = {rid: store.reading_ref(db, device_id, rid) for rid in fresh}
+    entries = {rid: ctx.entry_ref(store.READINGS_SCOPE, reading_key(device_id, rid)) for rid in fresh}
     window_refs = {key: store.window_ref(db, device_id, key, size) for key in aggregate(fresh.values(), size)}
     snapshots = ctx.get_all([*entries.values(), *window_refs.values()])
     counted = {snapshot.id for snapshot in snapshots[: len(entries)] if snapshot.exists}
@@ -78,9 +78,9 @@ def record_readings(event: DomainEvent, ctx: HandlerContext) -> None:
             ref = window_refs[key]
             tx.set(ref, store.window_fields(device_id, key, size, merged(held.get(ref.path), stats), now))
         tx.set(device_ref, store.device_fields(device_id, state, now))
-        ttl = ctx.consumer.ledger.ttl
         for reading in new:
-            tx.set(entries[reading.reading_id], store.reading_entry(device_id, reading, now, ttl))
+            key, identity = reading_key(device_id, reading.reading_id), store.reading_identity(reading)
+            ctx.mark_done(store.READINGS_SCOPE, key, identity, device_id=device_id, reading_id=reading.reading_id)
         for transition in transitions:
             ctx.emit(
                 ALERTS_TOPIC, TELEMETRY_ALERT, transition.data(device_id), subject=device_id, ordering_key=device_id
@@ -109,18 +109,11 @@ def _parsed(raw: Any, doc_id: str) -> dict[str, Any]:
 
 def _record_stale(ctx: HandlerContext, event: DomainEvent, device_id: str, stale: list[Any]) -> None:
     """Readings too old to count are a permanent failure of their own: recorded in the same transaction."""
-    message = ctx.delivery.message
-    failure = FailedDelivery(
-        consumer=ANALYTICS,
-        reason="reading_too_old",
-        error=f"{len(stale)} readings of device {device_id} are older than the retention window "
+    ctx.record_failure(
+        "reading_too_old",
+        f"{len(stale)} readings of device {device_id} are older than the retention window "
         f"({load_settings().limits.retention.total_seconds():.0f} s) and were not counted: "
         + ", ".join(sorted(r.reading_id for r in stale)[:20]),
         body=json.dumps([r.model_dump(mode="json") for r in stale]).encode(),
-        headers={},
-        transport=ctx.delivery.transport.value,
-        subscription=message.subscription if message else None,
-        event_id=f"{event.id}/stale",
-        event_type=event.type,
+        part="stale",
     )
-    ctx.consumer.failures.record_in(ctx.transaction, failure)

@@ -13,16 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from eventkit import RetryableError
-from eventkit.catalog import CATALOG
+from eventkit import RetryableError, Service
 from eventkit.catalog.telemetry import TELEMETRY_READINGS
-from eventkit.clients import firestore_client
-from eventkit.config import Config
 from eventkit.http_api import ApiError, json_response, not_found, read_json_body
-from eventkit.publish import Publisher
-from eventkit.readiness import readiness_answer
-from eventkit.structured_log import log_context, setup_logging
-from eventkit.trace import trace_from_headers
 from telemetry import store
 from telemetry.readings import events_per_device
 from telemetry.settings import load_settings
@@ -39,29 +32,25 @@ _publishing = ThreadPoolExecutor(max_workers=8, thread_name_prefix="publish")
 
 
 @functools.cache
-def ingest_runtime() -> tuple[Config, Publisher]:
-    config = Config.from_env(service=INGEST, topics=[READINGS_TOPIC])
-    setup_logging(config.service, config.project)
-    return config, Publisher(config, CATALOG)
+def service() -> Service:
+    """The ingest service's runtime, built on first use (its configuration is checked then)."""
+    return Service(INGEST, topics=[READINGS_TOPIC])
 
 
 def handle(request: Any) -> tuple[str, int, dict[str, str]]:
     """The ingest service's routes (main.api is its functions-framework target)."""
-    config, _ = ingest_runtime()
-    if probe := readiness_answer(request, config.service):
-        return probe
-    with log_context(trace=trace_from_headers(dict(request.headers)), service=INGEST):
-        try:
-            stats = STATS_PATH.match(request.path)
-            if request.path.rstrip("/") == "/telemetry":
-                _allow(request, "POST")
-                return post_telemetry(request)
-            if stats:
-                _allow(request, "GET")
-                return get_stats(request, stats["device_id"])
-            raise not_found(request.path)
-        except ApiError as error:
-            return error.response()
+    return service().serve_api(request, route)
+
+
+def route(request: Any) -> tuple[str, int, dict[str, str]]:
+    stats = STATS_PATH.match(request.path)
+    if request.path.rstrip("/") == "/telemetry":
+        _allow(request, "POST")
+        return post_telemetry(request)
+    if stats:
+        _allow(request, "GET")
+        return get_stats(request, stats["device_id"])
+    raise not_found(request.path)
 
 
 def post_telemetry(request: Any) -> tuple[str, int, dict[str, str]]:
@@ -74,14 +63,12 @@ def post_telemetry(request: Any) -> tuple[str, int, dict[str, str]]:
     if not batch.readings:
         raise ApiError(422, "no_valid_readings", "no reading in the body is valid; nothing was accepted", verdicts)
 
-    _config, publisher = ingest_runtime()
+    runtime = service()
     events = list(events_per_device(batch.readings))
 
     def publish(event: Any) -> str:
-        domain_event = publisher.event(
-            TELEMETRY_READINGS, event.data(), subject=event.device_id, event_id=event.event_id
-        )
-        return publisher.publish(READINGS_TOPIC, domain_event, ordering_key=event.device_id)
+        domain_event = runtime.event(TELEMETRY_READINGS, event.data(), subject=event.device_id, event_id=event.event_id)
+        return runtime.publish(READINGS_TOPIC, domain_event, ordering_key=event.device_id)
 
     try:
         list(_publishing.map(publish, events))
@@ -103,8 +90,7 @@ def get_stats(request: Any, device_id: str) -> tuple[str, int, dict[str, str]]:
     if start >= end:
         raise ApiError(422, "invalid_query", f"from ({start.isoformat()}) must be before to ({end.isoformat()})")
 
-    config, _publisher = ingest_runtime()
-    db = firestore_client(config.project)
+    db = service().db
     device = store.device_ref(db, device_id).get()
     if not device.exists:
         raise not_found(f"device {device_id!r}")

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from eventkit.config import positive_int
+from eventkit import positive_int
 from eventkit.errors import ConfigError
 from telemetry.alerts import Threshold, parse_thresholds
 from telemetry.validation import Limits

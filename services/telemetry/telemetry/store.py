@@ -19,9 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from eventkit.idempotency import LEDGER_COLLECTION, IdempotencyRecord, Status, ledger_document_id, payload_hash
 from telemetry.alerts import DeviceState, Latest
-from telemetry.readings import reading_key
 from telemetry.windows import WindowKey, WindowStats, window_id
 
 DEVICES = "telemetry-devices"
@@ -47,23 +45,9 @@ def window_ref(db: Any, device_id: str, key: WindowKey, size_seconds: int) -> An
     )
 
 
-def reading_ref(db: Any, device_id: str, reading_id: str) -> Any:
-    key = reading_key(device_id, reading_id)
-    return db.collection(LEDGER_COLLECTION).document(ledger_document_id(READINGS_SCOPE, key))
-
-
-def reading_entry(device_id: str, reading: Any, now: datetime, ttl: timedelta) -> dict[str, Any]:
-    """The ledger entry of one reading, in the ledger's own record shape (so its TTL policy applies)."""
-    identity = {"ts": reading.ts.isoformat(), "metrics": dict(reading.metrics)}
-    record = IdempotencyRecord(
-        consumer=READINGS_SCOPE,
-        key=reading_key(device_id, reading.reading_id),
-        status=Status.COMPLETED,
-        payload_hash=payload_hash(identity),
-        expires_at=now + ttl,
-        completed_at=now,
-    )
-    return {**record.to_document(), "device_id": device_id, "reading_id": reading.reading_id}
+def reading_identity(reading: Any) -> dict[str, Any]:
+    """What a reading's ledger entry compares: the same reading id with other values is a producer bug."""
+    return {"ts": reading.ts.isoformat(), "metrics": dict(reading.metrics)}
 
 
 def threshold_refs(db: Any, device_id: str) -> list[Any]:

@@ -10,8 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 class Payload(BaseModel):
     # Tolerant reader: fields a newer producer adds are ignored, never an error. defer_build: a model's validator
-    # is built when it first validates, so a service builds only the few of the catalog's models it uses
-    # (~0.5 ms each at import otherwise; bench/cold_start.py).
+    # is built when it first validates, so a service builds only the few of the catalog's models it uses.
     model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 

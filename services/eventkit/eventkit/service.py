@@ -1,0 +1,191 @@
+"""The runtime of one Cloud Run service: configuration, logging, clients and stores, and the answers every
+entry point shares (readiness, the request's log context, refusing a body that is too large, rejecting a
+delivery that can never succeed).
+
+Every service builds one: an event consumer is a :class:`~eventkit.consumer.Consumer` (a ``Service`` with
+routes); an HTTP API (orders, telemetry-ingest) and the dead-letter recorder use a plain ``Service``::
+
+    service = Service("telemetry-ingest", topics=["telemetry"])
+
+    def api(request):                                   # functions-framework target
+        return service.serve_api(request, route)        # readiness, trace, ApiError -> JSON error
+
+Clients and stores are created on first use, once per process (never at import: cold starts).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
+from typing import Any
+
+from eventkit.catalog import CATALOG
+from eventkit.clients import firestore_client, storage_client
+from eventkit.config import Config
+from eventkit.errors import PayloadTooLargeError, PermanentError
+from eventkit.events import DomainEvent, EventCatalog
+from eventkit.failures import FailedDelivery, FailureRecorder
+from eventkit.http_api import ApiError, Response
+from eventkit.idempotency import FirestoreLedger, Ledger
+from eventkit.outbox import Outbox, StagedEvent, SweepResult
+from eventkit.outcome import Outcome, Status
+from eventkit.publish import Publisher
+from eventkit.readiness import readiness_answer
+from eventkit.structured_log import log_context, setup_logging
+from eventkit.trace import trace_from_headers
+
+log = logging.getLogger("eventkit.service")
+JSON = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Stores:
+    """Where a service keeps its state, when not the Firestore of its project (``eventkit.memory``: tests)."""
+
+    db: Any
+    ledger: Ledger
+    failures: Any  # FailureRecorder's two methods: record(failure), record_in(transaction, failure)
+    outbox: Outbox
+
+
+class Service:
+    def __init__(
+        self,
+        name: str,
+        *,
+        topics: Iterable[str] = (),
+        buckets: Iterable[str] = (),
+        catalog: EventCatalog = CATALOG,
+        environ: Mapping[str, str] | None = None,
+        stores: Stores | None = None,
+    ) -> None:
+        # Checked here, at start-up: a missing variable stops the process with a message naming it.
+        self.config = Config.from_env(service=name, topics=topics, buckets=buckets, environ=environ)
+        self.name = name
+        self.catalog = catalog
+        self._stores = stores
+        setup_logging(self.config.service, self.config.project)
+
+    # --- clients and stores ------------------------------------------------------------------------------------
+
+    @property
+    def db(self) -> Any:
+        return self._stores.db if self._stores else firestore_client(self.config.project)
+
+    @property
+    def storage(self) -> Any:
+        return storage_client(self.config.project)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        if self._stores:
+            return self._stores.ledger
+        return FirestoreLedger(self.db, ttl=timedelta(days=self.config.ledger_ttl_days))
+
+    @cached_property
+    def failures(self) -> FailureRecorder:
+        return self._stores.failures if self._stores else FailureRecorder(self.db)
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        return self._stores.outbox if self._stores else Outbox(self.db, batch_marks=True)
+
+    @cached_property
+    def publisher(self) -> Publisher:
+        return Publisher(self.config, self.catalog)
+
+    # --- events ---------------------------------------------------------------------------------------------------
+
+    def event(
+        self, event_type: str, data: Any, *, subject: str | None = None, event_id: str | None = None
+    ) -> DomainEvent:
+        """A validated event of this service (not yet sent), carrying the current trace."""
+        return self.publisher.event(event_type, data, subject=subject, event_id=event_id)
+
+    def publish(self, topic: str, event: DomainEvent, *, ordering_key: str | None = None) -> str:
+        """Publish now and wait for the message id (no outbox: for a caller that can answer 503 and be retried
+        with the same event ids, like an ingest API). Raises RetryableError."""
+        return self.publisher.publish(topic, event, ordering_key=ordering_key)
+
+    def stage(
+        self, writes: Any, topic: str, event: DomainEvent, *, cause: str, ordering_key: str | None = None
+    ) -> StagedEvent:
+        """Stage ``event`` in the outbox within ``writes`` (a transaction or a batch): it commits with them.
+        Publish it after the commit with :meth:`publish_staged`; the sweeper publishes it if that never happens."""
+        return self.outbox.add(writes, self.config.topic_path(topic), event, ordering_key=ordering_key, cause=cause)
+
+    def publish_staged(self, staged: Iterable[StagedEvent]) -> int:
+        """Publish committed outbox entries (RetryableError if any could not be: they stay for the sweeper)."""
+        return self.outbox.publish_committed(staged)
+
+    def sweep_outbox(self, older_than: timedelta) -> SweepResult:
+        return self.outbox.sweep(older_than=older_than)
+
+    # --- requests -------------------------------------------------------------------------------------------------
+
+    def serve(self, request: Any, answer: Callable[[Any], Response], **context: Any) -> Response:
+        """``GET /ready`` answered here; anything else by ``answer(request)``, within the request's log context
+        (its trace, and ``context`` fields on every line)."""
+        if probe := readiness_answer(request, self.config.service):
+            return probe
+        with log_context(trace=trace_from_headers(dict(request.headers)), **context):
+            return answer(request)
+
+    def serve_api(self, request: Any, route: Callable[[Any], Response]) -> Response:
+        """:meth:`serve` for a JSON API: an :class:`ApiError` becomes its JSON error answer, logged."""
+
+        def answer(request: Any) -> Response:
+            try:
+                return route(request)
+            except ApiError as error:
+                level = logging.WARNING if error.status >= 500 else logging.INFO
+                log.log(level, "request refused", extra={"fields": {"status": error.status, "code": error.code}})
+                return error.response()
+
+        return self.serve(request, answer, method=request.method, path=request.path)
+
+    def read_body(self, request: Any) -> bytes:
+        """The request body, refused (PayloadTooLargeError) past ``MAX_DELIVERY_BYTES`` before it is read."""
+        limit = self.config.max_delivery_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise PayloadTooLargeError(f"request body is {request.content_length} bytes; the limit is {limit}")
+        return request.get_data(cache=False)
+
+    def reject(self, failure: FailedDelivery) -> Outcome:
+        """Acknowledge a permanent failure, but only once it is recorded: if recording fails, retry instead."""
+        try:
+            record_id = self.failures.record(failure)
+        except Exception as exc:
+            log.error(
+                "could not record a permanent failure; asking for redelivery so it is not lost",
+                exc_info=exc,
+                extra={"fields": {"reason": failure.reason, "error": failure.error}},
+            )
+            return Outcome(Status.RETRY, "failure_not_recorded", str(exc))
+        log.error(f"rejected: {failure.error}", extra={"fields": {"reason": failure.reason, "failure_id": record_id}})
+        return Outcome(Status.REJECTED, failure.reason, failure.error, failure_id=record_id)
+
+    @staticmethod
+    def answer(outcome: Outcome, **fields: Any) -> Response:
+        """A push endpoint's JSON answer for ``outcome`` (see :func:`answer`)."""
+        return answer(outcome, **fields)
+
+    def reject_unread(self, error: PermanentError, body: bytes, headers: Mapping[str, str], scope: str) -> Outcome:
+        """:meth:`reject` for a body that could not be read: whatever envelope fields it still has are kept."""
+        return self.reject(FailedDelivery.unparsed(scope, error.reason, str(error), body, headers))
+
+
+def answer(outcome: Outcome, **fields: Any) -> Response:
+    """A push endpoint's JSON answer: the outcome's status (and reason, message, failure record) and HTTP code."""
+    body: dict[str, Any] = {"status": outcome.status.value, **fields}
+    if outcome.reason:
+        body["reason"] = outcome.reason
+    if outcome.message and outcome.status is not Status.ERROR:
+        body["message"] = outcome.message
+    if outcome.failure_id:
+        body["failure_id"] = outcome.failure_id
+    return json.dumps(body), outcome.http_status, dict(JSON)
