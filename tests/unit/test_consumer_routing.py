@@ -230,3 +230,17 @@ def _delivery(event: DomainEvent) -> Any:
     data, attributes = encode_for_pubsub(event)
     message = {"data": base64.b64encode(data).decode(), "attributes": attributes, "messageId": "m-1"}
     return read_delivery({"Content-Type": "application/json"}, json.dumps({"message": message}).encode(), CATALOG)
+
+
+def test_a_client_without_the_private_names_is_told_apart_once(caplog: pytest.LogCaptureFixture) -> None:
+    from eventkit import transactions
+
+    class RenamedClient:  # a release that renamed what the read-begun transaction needs
+        def transaction(self, max_attempts: int) -> object:
+            return object()
+
+    transactions._supported.pop(RenamedClient, None)
+    assert transactions.read_begun_supported(RenamedClient()) is False
+    assert transactions.read_begun_supported(RenamedClient()) is False
+    said = [r for r in caplog.records if "public transaction API" in r.getMessage()]
+    assert len(said) == 1 and "_firestore_api" in said[0].fields["missing"]  # type: ignore[attr-defined]
