@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "orders"))
-
 from firestore_calls import counts, record_firestore_calls
 from order_request import OrderRequest
 from order_store import IdempotencyKeyReused, place_order

@@ -8,13 +8,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "images"))
-
 import image_samples as samples
+import pytest
 from imaging import Converted, convert
+from PIL import Image
 from rejections import ImageRejectedError
 from renditions import DEFAULT_SPECS, RenditionSpec
 

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "images"))
-
 from image_records import image_record, record_id, source_id, source_record
 from image_settings import ImageSettings
 from renditions import (

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import io
 import platform
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-
-import pytest
-from PIL import Image, ImageChops, ImageStat
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "images"))
 
 import image_samples as samples
+import pytest
 from cpu_pool import default_threads
 from image_settings import ImageSettings
 from imaging import convert
 from malloc_tuning import retain_freed_memory
+from PIL import Image, ImageChops, ImageStat
 from renditions import DEFAULT_SPECS
 from strip_resize import resize
 

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "notifications"))
-
 from mail import amount_text, compose, message_id, sender_domain, to_email_message
 from sender import LogSender, MailSettings, SmtpSender, sender_from_settings
 

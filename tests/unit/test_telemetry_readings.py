@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "telemetry"))
 
 from telemetry.readings import event_id, events_per_device, reading_key
 from telemetry.validation import ValidReading
