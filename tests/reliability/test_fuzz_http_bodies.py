@@ -22,7 +22,6 @@ from typing import Any
 
 import flask
 import pytest
-from api_routes import OrdersApi
 from google.cloud import pubsub_v1
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,6 +31,7 @@ from eventkit import Consumer, DomainEvent, HandlerContext
 from eventkit.catalog import CATALOG, ORDER_PLACED
 from eventkit.events import encode_for_pubsub, new_event
 from eventkit.failures import FAILURES_COLLECTION
+from orders.api_routes import OrdersApi
 
 FUZZ = settings(
     max_examples=150,

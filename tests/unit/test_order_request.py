@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from order_request import OrderRequest, validation_details
-from pricing import PricingError, Product, price_order
 from pydantic import ValidationError
+
+from orders.order_request import OrderRequest, validation_details
+from orders.pricing import PricingError, Product, price_order
 
 BODY = {
     "customer_id": "c-1",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from saga import CANCELLED, CONFIRMED, PENDING, SagaState, apply
 
 from eventkit.catalog.orders import (
     INVENTORY_REJECTED,
@@ -17,6 +16,7 @@ from eventkit.catalog.orders import (
     PAYMENT_DECLINED,
     PAYMENT_REFUNDED,
 )
+from orders.saga import CANCELLED, CONFIRMED, PENDING, SagaState, apply
 
 
 def _run(*events: str) -> tuple[SagaState, list[str]]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from telemetry.alerts import ABOVE, NORMAL, DeviceState, Threshold, advance, effective, parse_thresholds
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

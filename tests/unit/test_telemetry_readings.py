@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from telemetry.readings import event_id, events_per_device, reading_key
-from telemetry.validation import ValidReading
-
 from eventkit.catalog import CATALOG
 from eventkit.catalog.telemetry import TELEMETRY_READINGS
+from telemetry.readings import event_id, events_per_device, reading_key
+from telemetry.validation import ValidReading
 
 TS = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from telemetry.validation import (
     MAX_BATCH_ITEMS,
     BodyShapeError,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from telemetry.windows import WindowKey, WindowStats, add_exact, aggregate, merged, window_id, window_start
 
 

@@ -11,9 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from order_request import OrderRequest, validation_details
-from order_store import IdempotencyKeyReused, get_order, list_products, place_order
-from pricing import PricingError
 from pydantic import ValidationError
 
 from eventkit.consumer import Consumer
@@ -25,6 +22,9 @@ from eventkit.publish import Publisher
 from eventkit.readiness import readiness_answer
 from eventkit.structured_log import log_context
 from eventkit.trace import trace_from_headers
+from orders.order_request import OrderRequest, validation_details
+from orders.order_store import IdempotencyKeyReused, get_order, list_products, place_order
+from orders.pricing import PricingError
 
 log = logging.getLogger("orders.api")
 

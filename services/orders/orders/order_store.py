@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from order_request import OrderRequest
-from pricing import Product, price_order
-
 from eventkit.catalog.orders import ORDER_PLACED
 from eventkit.outbox import Outbox, StagedEvent
 from eventkit.publish import Publisher
+from orders.order_request import OrderRequest
+from orders.pricing import Product, price_order
 
 PRODUCTS = "products"
 ORDERS = "orders"
