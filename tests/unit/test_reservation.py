@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reservation import (
+from inventory.reservation import (
     CancelledAction,
     PlacedAction,
     ReservationStatus,
@@ -94,7 +94,7 @@ def test_release_never_leaves_reserved_negative() -> None:
 
 
 def test_confirmation_sells_a_reservation_once_and_keeps_the_total() -> None:
-    from reservation import ReservationStatus, after_sale, on_confirmed
+    from inventory.reservation import ReservationStatus, after_sale, on_confirmed
 
     assert on_confirmed(ReservationStatus.RESERVED) is True
     assert on_confirmed(ReservationStatus.SOLD) is False
