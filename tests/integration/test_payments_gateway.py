@@ -7,8 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from gateway import ChargeRequest, GatewayRequestError, GatewayUnavailableError, RefundRequest
-from simulated_gateway import COLLECTION, SimulatedGateway, SimulatorSettings
+
+from payments.gateway import ChargeRequest, GatewayRequestError, GatewayUnavailableError, RefundRequest
+from payments.simulated_gateway import COLLECTION, SimulatedGateway, SimulatorSettings
 
 
 @pytest.fixture

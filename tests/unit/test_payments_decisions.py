@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from payment import (
+
+from eventkit import ConfigError
+from payments.payment import (
     CancelledStep,
     PaymentState,
     PaymentStatus,
@@ -13,9 +15,7 @@ from payment import (
     on_placed,
     refund_key,
 )
-from simulated_gateway import SimulatorSettings, Verdict, simulate_charge
-
-from eventkit import ConfigError
+from payments.simulated_gateway import SimulatorSettings, Verdict, simulate_charge
 
 KEY = charge_key("event-1")
 

@@ -23,7 +23,10 @@ from enum import StrEnum
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from gateway import (
+from eventkit import ConfigError
+from eventkit.errors import RetryableError
+from eventkit.transactions import run_transaction
+from payments.gateway import (
     ChargeRequest,
     ChargeResult,
     GatewayRequestError,
@@ -31,10 +34,6 @@ from gateway import (
     RefundRequest,
     RefundResult,
 )
-
-from eventkit import ConfigError
-from eventkit.errors import RetryableError
-from eventkit.transactions import run_transaction
 
 COLLECTION = "gateway_charges"
 TRANSIENT_TOKEN = "tok_transient"
