@@ -98,8 +98,8 @@ def make_photos(workdir: Path, sizes: list[int]) -> tuple[list[Path], Path]:
 def worker(tool: str, out_dir: Path, files: list[Path], repeat: int) -> None:
     if tool in ("pipeline", "pipeline, 1 thread"):
         sys.path.insert(0, str(REPO / "services" / "images"))
-        from imaging import convert
-        from renditions import RenditionSpec
+        from images.imaging import convert
+        from images.renditions import RenditionSpec
 
         specs = tuple(RenditionSpec(label, edge) for label, edge in EDGES.items())
         threads = 1 if tool == "pipeline, 1 thread" else None  # None: the service's default

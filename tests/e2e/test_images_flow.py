@@ -16,12 +16,12 @@ import pytest
 import requests
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import pubsub_v1, storage
-from image_records import IMAGES, record_id
 from PIL import Image
-from upload_checks import MARKER_KEY, SOURCE_GENERATION_KEY
 from waiting import wait_for
 
 from eventkit.catalog.images import IMAGE_PROCESSED, IMAGE_REJECTED
+from images.image_records import IMAGES, record_id
+from images.upload_checks import MARKER_KEY, SOURCE_GENERATION_KEY
 
 UPLOADS, RENDITIONS = "shop-uploads", "shop-renditions"
 

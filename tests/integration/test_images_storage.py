@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from google.api_core.exceptions import Conflict
-from image_storage import NewerSourceError, download, object_info, write_rendition
-from upload_checks import MARKER_KEY, SOURCE_GENERATION_KEY, rendition_metadata
 
 from eventkit.clients import reset_clients, storage_client
+from images.image_storage import NewerSourceError, download, object_info, write_rendition
+from images.upload_checks import MARKER_KEY, SOURCE_GENERATION_KEY, rendition_metadata
 
 
 @pytest.fixture

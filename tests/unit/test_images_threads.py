@@ -8,15 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import image_samples as samples
 import pytest
-from cpu_pool import default_threads
-from image_settings import ImageSettings
-from imaging import convert
-from malloc_tuning import retain_freed_memory
 from PIL import Image, ImageChops, ImageStat
-from renditions import DEFAULT_SPECS
-from strip_resize import resize
 
 from eventkit.errors import ConfigError
+from images.cpu_pool import default_threads
+from images.image_settings import ImageSettings
+from images.imaging import convert
+from images.malloc_tuning import retain_freed_memory
+from images.renditions import DEFAULT_SPECS
+from images.strip_resize import resize
 
 LANCZOS = Image.Resampling.LANCZOS
 
