@@ -7,10 +7,10 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from dead_letter import read_dead_letter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from deadletters.dead_letter import read_dead_letter
 from eventkit.errors import PermanentError
 from eventkit.failures import stored_payload
 
