@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import BENCH_OUT, REPO, machine, machine_line, write_json
 
 from stack.compose import ComposeStack, docker, require_engine, run_docker

@@ -31,6 +31,7 @@ concurrency (threads), for (c) and (d). Events/s, p50/p99 and the ratio of each 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import statistics
@@ -40,9 +41,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import contextlib
 
 from _common import (
     BENCH_OUT,
@@ -179,8 +177,7 @@ def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_direct(label: str, target: str, n: int, c: int, emulators: dict[str, int]) -> dict:
     """``Consumer.run_once`` without HTTP: the ledger transaction (and the publish) alone, C threads."""
-    sys.path.insert(0, str(APP))
-    import main as app
+    from push_app import main as app  # bench/push_app/main.py
 
     logging.getLogger().setLevel(logging.WARNING)  # this process's own log lines are not what is measured
 
