@@ -73,10 +73,10 @@ test-infra: install
 test-reliability: install
 	$(PY) -m pytest -m reliability $(PYTEST_ARGS)
 
-# The container images run the Python of the Dockerfiles' FROM line, newer than many machines' python3. This runs
-# the whole suite on that Python, in its own venv (.venv-images), services included. The interpreter: pythonX.Y
-# on PATH, else pyenv's copy (pyenv's shims answer only for the selected version), else set IMAGES_PYTHON.
-IMAGES_PYTHON_VERSION := $(shell sed -n 's/^FROM python:\([0-9.]*\)-slim.*/\1/p' services/orders/Dockerfile | head -n1)
+# The container images run the Python of services/Dockerfile's FROM line, newer than many machines' python3.
+# This runs the whole suite on that Python, in its own venv (.venv-images), services included. The interpreter:
+# pythonX.Y on PATH, else pyenv's copy (pyenv's shims answer only for the selected version), else IMAGES_PYTHON.
+IMAGES_PYTHON_VERSION := $(shell sed -n 's/^FROM python:\([0-9.]*\)-slim.*/\1/p' services/Dockerfile | head -n1)
 ifndef IMAGES_PYTHON
 IMAGES_PYTHON = $(shell v=$(IMAGES_PYTHON_VERSION); python$$v -c '' 2>/dev/null && echo python$$v || \
 	{ p=$$(pyenv prefix $$v 2>/dev/null) && echo $$p/bin/python$$v; } || echo python$$v)

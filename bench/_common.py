@@ -16,15 +16,27 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 BENCH_OUT = REPO / ".local" / "bench"
+
+
+def use_project_imports() -> None:
+    """The repository's code importable by the tests' one rule, pyproject.toml's pytest `pythonpath`: the repository
+    root (stack) and every service's folder, as functions-framework puts it on sys.path (``images.imaging``).
+    In front of bench/, so a service's package wins over a script of the same name (bench/images.py)."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    for entry in reversed(pyproject["tool"]["pytest"]["ini_options"]["pythonpath"]):
+        if (folder := str(REPO / entry)) not in sys.path:
+            sys.path.insert(0, folder)
+
+
+use_project_imports()  # every bench script imports this module before the project's code
 
 
 # --- the machine ------------------------------------------------------------------------------------------------

@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import BENCH_OUT, REPO, client_env, machine, machine_line, running_stack, serve, write_json
 from first_requests import FirstRequest, first_request
 

@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import BENCH_OUT, REPO, machine, machine_line, write_json
 
 from stack.compose import ComposeStack, docker, require_engine, run_docker
@@ -37,7 +36,7 @@ from stack.errors import StackError
 
 BARE_IMAGE = "shop-bench-bare:local"
 BARE_SOURCE = REPO / "bench" / "push_app" / "bare.py"
-SERVICE_DOCKERFILE = REPO / "services" / "inventory" / "Dockerfile"
+SERVICE_DOCKERFILE = REPO / "services" / "Dockerfile"
 POLL_SECONDS = 0.005
 START_TIMEOUT_SECONDS = 60
 
@@ -45,20 +44,28 @@ START_TIMEOUT_SECONDS = 60
 def bare_dockerfile() -> str:
     """The services' Dockerfile less eventkit, the service's code and /ready: functions-framework and one function."""
     text = SERVICE_DOCKERFILE.read_text()
+    # No SERVICE: the bare context holds requirements.txt and main.py itself. Bare answers GET / only.
+    removals = [r"ARG SERVICE\n", r'RUN test -n "\$SERVICE".*?exit 1; }\n', r"HEALTHCHECK .*?\n(?=\S)"]
     edits = [
+        ("COPY constraints.txt services/${SERVICE}/requirements.tx[t] /tmp/build/",
+         "COPY constraints.txt requirements.txt /tmp/build/"),
         ("COPY services/eventkit/ /tmp/build/eventkit/\n", ""),
         (" /tmp/build/eventkit \\\n", " \\\n"),
-        ("services/inventory/requirements.txt", "requirements.txt"),
-        ("COPY services/inventory/ ./", "COPY main.py ./"),
+        ("COPY services/${SERVICE}/ ./", "COPY main.py ./"),
         ("ARG FUNCTION_TARGET=handle_event", "ARG FUNCTION_TARGET=bare"),
-    ]
+    ]  # fmt: skip
+    for pattern in removals:
+        text, found = re.subn(pattern, "", text, count=1, flags=re.S)
+        _require(found, pattern)
     for old, new in edits:
-        if old not in text:
-            raise SystemExit(
-                f"{SERVICE_DOCKERFILE} changed shape ({old.strip()!r} not found): update bench/containers.py"
-            )
+        _require(old in text, old)
         text = text.replace(old, new)
-    return re.sub(r"HEALTHCHECK .*?\n(?=\S)", "", text, flags=re.S)  # bare answers GET / only
+    return text
+
+
+def _require(found: object, what: str) -> None:
+    if not found:
+        raise SystemExit(f"{SERVICE_DOCKERFILE} changed shape ({what.strip()!r} not found): update bench/containers.py")
 
 
 def build_bare(no_cache: bool) -> float:

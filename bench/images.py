@@ -34,7 +34,8 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _common import REPO  # and services/images on sys.path: the workers import images.imaging
+
 SIZES = {3: (2000, 1500), 6: (3000, 2000), 12: (4000, 3000), 24: (6000, 4000)}
 EDGES = {"large": 1600, "medium": 800, "thumb": 200}
 QUALITY = 85
@@ -97,9 +98,8 @@ def make_photos(workdir: Path, sizes: list[int]) -> tuple[list[Path], Path]:
 
 def worker(tool: str, out_dir: Path, files: list[Path], repeat: int) -> None:
     if tool in ("pipeline", "pipeline, 1 thread"):
-        sys.path.insert(0, str(REPO / "services" / "images"))
-        from imaging import convert
-        from renditions import RenditionSpec
+        from images.imaging import convert
+        from images.renditions import RenditionSpec
 
         specs = tuple(RenditionSpec(label, edge) for label, edge in EDGES.items())
         threads = 1 if tool == "pipeline, 1 thread" else None  # None: the service's default

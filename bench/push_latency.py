@@ -20,8 +20,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from _common import BENCH_OUT, client_env, machine, machine_line, running_stack, write_json
 from push_path import ROWS, ensure_topic, run_http
 

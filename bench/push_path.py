@@ -35,6 +35,7 @@ concurrency (threads), for (c) and (d). Events/s, p50/p99 and the ratio of each 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import statistics
@@ -44,9 +45,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import contextlib
 
 from _common import (
     BENCH_OUT,
@@ -183,8 +181,7 @@ def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_direct(label: str, target: str, n: int, c: int, emulators: dict[str, int]) -> dict:
     """``Consumer.process`` without HTTP: routing, the ledger transaction (and the publish) alone, C threads."""
-    sys.path.insert(0, str(APP))
-    import main as app
+    from push_app import main as app  # bench/push_app/main.py
 
     logging.getLogger().setLevel(logging.WARNING)  # this process's own log lines are not what is measured
 

@@ -25,8 +25,6 @@ from datetime import datetime
 from pathlib import Path
 
 import requests
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     client_env,
     cpu_seconds,

@@ -17,7 +17,6 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, machine_line, running_stack, write_json
 
 SHAPES = ((50, 4), (500, 8))  # (readings per request, requests in flight)

@@ -38,7 +38,7 @@ def check_sources(topology: Topology) -> None:
 
 
 def compile_sources(topology: Topology, *, extra: Iterable[Path] = ()) -> None:
-    """Byte-compile every service's source folder and eventkit, as each Dockerfile does (``compileall``).
+    """Byte-compile every service's source folder and eventkit, as services/Dockerfile does (``compileall``).
 
     Python reads a valid .pyc even under PYTHONDONTWRITEBYTECODE (set in the images, and on some machines) but
     never writes one then, so an edited module would be compiled from source again at every start: 12–15 ms of
@@ -65,7 +65,7 @@ def service_command(executable: Path, service: Service, port: int) -> list[str]:
     ]  # fmt: skip
 
 
-# How every service's Python runs, locally as in the container images (see a service's Dockerfile);
+# How every service's Python runs, locally as in the container images (see services/Dockerfile);
 # bench/cold_start.py starts its reference functions the same way.
 PYTHON_RUNTIME_ENV = {
     "PYTHONUNBUFFERED": "1",  # log lines reach the log file as they happen

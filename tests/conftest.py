@@ -24,20 +24,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 import requests
 from sent_mail import Mailbox, mailbox_of
+from service_main import load_main
 
+# The repository root (stack, dlq) and every service folder are on sys.path: pyproject.toml's pytest `pythonpath`.
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 LAYERS = ("unit", "integration", "e2e", "infra", "reliability", "containers")
 # What CI insists on (REQUIRE_ALL_SUITES=1), per stack: each must have passing tests.
@@ -274,6 +274,19 @@ def callback_host(stack_runner: Any) -> str:
     if hasattr(stack_runner, "host_address"):
         return str(stack_runner.host_address())
     return "127.0.0.1"
+
+
+@pytest.fixture
+def service_main(monkeypatch: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
+    """``service_main(service, **env)``: services/<service>/main.py loaded afresh with ``env`` set for this test
+    (tests/service_main.py)."""
+
+    def load(service: str, **env: str) -> ModuleType:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return load_main(service)
+
+    return load
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from pathlib import Path
 
 
 def source_modules(root: Path, *, package: str | None = None) -> list[str]:
-    """Dotted names of the modules under ``root`` (``package``'s folder, or a folder of top-level modules)."""
+    """Dotted names of the modules under ``root``: ``package``'s folder, or a folder whose modules and packages are
+    top-level (a service's folder: ``main``, ``inventory``, ``inventory.reservation``)."""
     base = root.parent if package else root
     names = []
     for path in sorted(root.rglob("*.py")):
@@ -41,7 +42,7 @@ def import_all(names: list[str]) -> dict[str, dict[str, str | None]]:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--path"]:  # a folder of top-level modules, first on sys.path (as functions-framework does)
-        sys.path.insert(0, sys.argv[2])
+    if sys.argv[1:2] == ["--path"]:  # the entry file's folder, appended to sys.path as functions-framework does
+        sys.path.append(sys.argv[2])
         del sys.argv[1:3]
     json.dump(import_all(sys.argv[1:]), sys.stdout)

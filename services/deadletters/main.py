@@ -1,10 +1,10 @@
 """deadletters: records every message Pub/Sub dead-letters, so an operator can list, replay or discard it.
 
 Push subscriptions from every dead-letter topic (topology.yaml: ``deadletters-<dead-letter topic>``) deliver
-here. Flow: read the push body (dead_letter.py) → look up the source subscription's topic → write one record
-per message, idempotently (dead_letter_store.py) → 200. A body that is not a push delivery is itself recorded
-as a permanent failure and acknowledged; if Firestore cannot be written, the answer is 503 and Pub/Sub
-redelivers. Operators use ``python -m dlq`` (docs/dead-letters.md).
+here. Flow: read the push body (deadletters/dead_letter.py) → look up the source subscription's topic → write
+one record per message, idempotently (deadletters/dead_letter_store.py) → 200. A body that is not a push
+delivery is itself recorded as a permanent failure and acknowledged; if Firestore cannot be written, the answer
+is 503 and Pub/Sub redelivers. Operators use ``python -m dlq`` (docs/dead-letters.md).
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import json
 import logging
 from typing import Any
 
-from dead_letter import read_dead_letter
-from dead_letter_store import record, source_topic
-
+from deadletters.dead_letter import read_dead_letter
+from deadletters.dead_letter_store import record, source_topic
 from eventkit import Service
 from eventkit.errors import PermanentError
 

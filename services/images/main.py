@@ -1,10 +1,10 @@
 """images: web renditions of every upload, written once, never looping on a hostile file.
 
 Flow: an object finalized in the uploads bucket (Eventarc or a Cloud Storage notification, read by eventkit)
-→ screen its metadata (upload_checks.py: own output? empty? too large?) → skip a version already handled or
-superseded → stream the upload → Pillow pipeline (imaging.py) → write each rendition only if absent
-(image_storage.py) → the Firestore record and the ``ImageProcessed`` / ``ImageRejected`` event in one
-transaction with the ledger entry (image_records.py).
+→ screen its metadata (images/upload_checks.py: own output? empty? too large?) → skip a version already
+handled or superseded → stream the upload → Pillow pipeline (images/imaging.py) → write each rendition only if
+absent (images/image_storage.py) → the Firestore record and the ``ImageProcessed`` / ``ImageRejected`` event in
+one transaction with the ledger entry (images/image_records.py).
 
 A permanent problem (empty, too large, a bomb, truncated, corrupt, not an image) is recorded as a rejection with
 its reason and announced once; the delivery is acknowledged, and nothing is written to the renditions bucket.
@@ -16,16 +16,15 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from image_records import IMAGE_SOURCES, IMAGES, image_record, record_id, source_id, source_record
-from image_settings import ImageSettings
-from image_storage import NewerSourceError, download, object_info, write_rendition
-from imaging import convert
-from rejections import ImageRejectedError
-from renditions import rendition_name, source_uri
-from upload_checks import Action, is_stale, rendition_metadata, screen
-
 from eventkit import FINALIZED_TYPE, Consumer, HandlerContext, ObjectFinalized
 from eventkit.catalog.images import IMAGE_PROCESSED, IMAGE_REJECTED, ImageProcessed, ImageRejected, Rendition
+from images.image_records import IMAGE_SOURCES, IMAGES, image_record, record_id, source_id, source_record
+from images.image_settings import ImageSettings
+from images.image_storage import NewerSourceError, download, object_info, write_rendition
+from images.imaging import convert
+from images.rejections import ImageRejectedError
+from images.renditions import rendition_name, source_uri
+from images.upload_checks import Action, is_stale, rendition_metadata, screen
 
 IMAGE_EVENTS = "image-events"
 

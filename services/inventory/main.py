@@ -1,7 +1,7 @@
 """inventory: reserves stock for each placed order and releases it when the order is cancelled, exactly once.
 
 Flow: read the delivery (eventkit) → read the order's reservation and the stock in the ledger transaction →
-decide (reservation.py) → write the stock levels, the reservation, the outgoing event (outbox) and the ledger
+decide (inventory/reservation.py) → write the stock levels, the reservation, the outgoing event (outbox) and the ledger
 entry in that one transaction. A redelivered or replayed event finds its ledger entry and changes nothing.
 
 - ``OrderPlaced``: reserve every line or none → ``InventoryReserved`` | ``InventoryRejected``
@@ -18,7 +18,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from reservation import (
+from eventkit import Consumer, DomainEvent, HandlerContext
+from eventkit.catalog import (
+    INVENTORY_REJECTED,
+    INVENTORY_RELEASED,
+    INVENTORY_RESERVED,
+    ORDER_CANCELLED,
+    ORDER_CONFIRMED,
+    ORDER_PLACED,
+    OrderCancelled,
+    OrderPlaced,
+)
+from inventory.reservation import (
     REASON_ORDER_CANCELLED,
     CancelledAction,
     PlacedAction,
@@ -32,18 +43,6 @@ from reservation import (
     on_confirmed,
     on_placed,
     wanted_per_sku,
-)
-
-from eventkit import Consumer, DomainEvent, HandlerContext
-from eventkit.catalog import (
-    INVENTORY_REJECTED,
-    INVENTORY_RELEASED,
-    INVENTORY_RESERVED,
-    ORDER_CANCELLED,
-    ORDER_CONFIRMED,
-    ORDER_PLACED,
-    OrderCancelled,
-    OrderPlaced,
 )
 
 PRODUCTS = "products"

@@ -1,12 +1,13 @@
 """notifications: mails the customer when an order is confirmed or cancelled, and the operators (``ALERT_EMAIL``)
 when a telemetry alert is raised or cleared — at most once per event and recipient.
 
-Email is outside Firestore, so the routes are not ``exactly_once``. Flow: compose the mail (mail.py, pure) →
-take the ledger's in-progress lease for (event id, recipient) → skip if a ``sent_mail`` record exists → send
-(sender.py: SMTP, or the log when ``SMTP_HOST`` is unset) → write the ``sent_mail`` record → complete the lease.
-A redelivery finds the lease completed (or held: 503, retried later) and sends nothing. The Message-ID derives
-from the event id, so in the one window left — a crash after the SMTP server took the mail but before the
-record — the second copy carries the same Message-ID and mail clients can fold it into the first.
+Email is outside Firestore, so the routes are not ``exactly_once``. Flow: compose the mail
+(notifications/mail.py, pure) → take the ledger's in-progress lease for (event id, recipient) → skip if a
+``sent_mail`` record exists → send (notifications/sender.py: SMTP, or the log when ``SMTP_HOST`` is unset) →
+write the ``sent_mail`` record → complete the lease. A redelivery finds the lease completed (or held: 503,
+retried later) and sends nothing. The Message-ID derives from the event id, so in the one window left — a crash
+after the SMTP server took the mail but before the record — the second copy carries the same Message-ID and
+mail clients can fold it into the first.
 
 An event without an email address is acknowledged without effect.
 """
@@ -19,12 +20,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from mail import compose, sender_domain, to_email_message
-from sender import MailSettings, sender_from_settings
-
 from eventkit import Consumer, DomainEvent, HandlerContext
 from eventkit.catalog import ORDER_CANCELLED, ORDER_CONFIRMED
 from eventkit.catalog.telemetry import TELEMETRY_ALERT
+from notifications.mail import compose, sender_domain, to_email_message
+from notifications.sender import MailSettings, sender_from_settings
 
 SENT_MAIL = "sent_mail"
 log = logging.getLogger("notifications")

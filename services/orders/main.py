@@ -11,12 +11,11 @@ import os
 from datetime import timedelta
 from typing import Any
 
-from api_routes import OrdersApi
-from order_store import ORDER_TOPIC
-from saga_handlers import HANDLED, on_outcome, order_document
-
 from eventkit import Consumer, Service
 from eventkit.http_api import Response, json_response
+from orders.api_routes import OrdersApi
+from orders.order_store import ORDER_TOPIC
+from orders.saga_handlers import HANDLED, on_outcome, order_document
 
 SWEEP_PATH = "/tasks/sweep-outbox"
 # An entry younger than this may still be published by the request that wrote it.

@@ -1,7 +1,7 @@
 """payments: charges each placed order through the gateway and refunds it when the order is cancelled.
 
 The gateway is outside Firestore, so these routes are not ``exactly_once``; each one reads the payment
-(``payments/<order_id>``), decides (payment.py), calls the gateway with an idempotency key derived from the
+(``payments/<order_id>``), decides (payments/payment.py), calls the gateway with an idempotency key derived from the
 event id, and then records the outcome, its outgoing event (outbox) and the ledger entry in ONE transaction
 (``ctx.transact``). A retry after the gateway answered gets the same answer for the same key: no second charge.
 
@@ -16,19 +16,6 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway import ChargeRequest, ChargeResult, RefundRequest, RefundResult
-from payment import (
-    CancelledStep,
-    PaymentState,
-    PaymentStatus,
-    PlacedStep,
-    charge_key,
-    on_cancelled,
-    on_placed,
-    refund_key,
-)
-from simulated_gateway import SimulatedGateway, SimulatorSettings
-
 from eventkit import ConfigError, Consumer, DomainEvent, HandlerContext, RetryableError
 from eventkit.catalog import (
     ORDER_CANCELLED,
@@ -39,6 +26,18 @@ from eventkit.catalog import (
     OrderCancelled,
     OrderPlaced,
 )
+from payments.gateway import ChargeRequest, ChargeResult, RefundRequest, RefundResult
+from payments.payment import (
+    CancelledStep,
+    PaymentState,
+    PaymentStatus,
+    PlacedStep,
+    charge_key,
+    on_cancelled,
+    on_placed,
+    refund_key,
+)
+from payments.simulated_gateway import SimulatedGateway, SimulatorSettings
 
 PAYMENTS = "payments"
 BUS = "order-events"

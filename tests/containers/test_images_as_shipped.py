@@ -1,4 +1,4 @@
-"""The images as shipped: built by docker compose from the Dockerfiles Cloud Build builds, and run as containers.
+"""The images as shipped: built by docker compose from services/Dockerfile as Cloud Build builds them, and run.
 
 The flows themselves (an order, an upload, a telemetry batch, a poison message and its replay) are the tests of
 the other layers marked ``compose``, run against these containers; this file checks the images themselves.
@@ -18,6 +18,7 @@ import yaml
 from import_check import source_modules
 
 from stack.compose import ComposeStack, base_images, compose_config, docker, run_docker
+from stack.errors import StackError
 from stack.seed import seed_catalog
 from stack.topology import load_topology
 
@@ -56,6 +57,20 @@ def test_the_image_holds_every_module_of_its_service_and_of_eventkit(stack_runne
     assert {name: r["error"] for name, r in imported.items() if "error" in r} == {}
     assert all(imported[name]["file"].startswith("/app/") for name in app_modules)
     assert all(imported[name]["file"].startswith("/venv/lib/") for name in eventkit_modules)
+
+
+def test_the_service_dockerfile_without_a_service_stops_naming_the_build_arg(tmp_path: Path) -> None:
+    """SERVICE is required: without it, COPY services/${SERVICE}/ would put every service's folder in /app."""
+    name = f"shop-no-service-{uuid.uuid4().hex[:8]}:local"
+    build = f"context: {REPO}\n      dockerfile: services/Dockerfile"  # no args: SERVICE is empty
+    (tmp_path / "compose.yml").write_text(f"services:\n  unnamed:\n    image: {name}\n    build:\n      {build}\n")
+    stack = ComposeStack(tmp_path / "state", project="shop-no-service", compose_file=tmp_path / "compose.yml",
+                         own_ports=False)  # fmt: skip
+    try:
+        with pytest.raises(StackError, match=r"build arg SERVICE='': pass --build-arg SERVICE="):
+            stack.build()
+    finally:
+        run_docker("rmi", name)
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -218,7 +233,7 @@ def test_the_base_images_ci_provides_are_what_the_stack_pulls(stack_runner: Comp
     pulled = {config["services"][name]["image"] for name in EMULATORS}
     bases = {
         line.split()[1]
-        for dockerfile in {*REPO.glob("services/*/Dockerfile"), REPO / "stack" / "Dockerfile"}
+        for dockerfile in (REPO / "services" / "Dockerfile", REPO / "stack" / "Dockerfile")
         for line in dockerfile.read_text().splitlines()
         if line.startswith("FROM ")
     }

@@ -6,27 +6,22 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+import image_samples as samples
 import pytest
 import requests
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import pubsub_v1, storage
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "images"))
-
-import image_samples as samples
-from image_records import IMAGES, record_id
-from upload_checks import MARKER_KEY, SOURCE_GENERATION_KEY
 from waiting import wait_for
 
 from eventkit.catalog.images import IMAGE_PROCESSED, IMAGE_REJECTED
+from images.image_records import IMAGES, record_id
+from images.upload_checks import MARKER_KEY, SOURCE_GENERATION_KEY
 
 UPLOADS, RENDITIONS = "shop-uploads", "shop-renditions"
 

@@ -18,7 +18,7 @@ ORDER = {
     "payment_token": "tok_ok",
     "currency": "EUR",
 }
-OPENAPI = Path(__file__).resolve().parents[2] / "services" / "orders" / "openapi.yaml"
+OPENAPI = Path(__file__).resolve().parents[2] / "services" / "orders" / "orders" / "openapi.yaml"
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,14 @@ from typing import Any
 from dockerfile_parse import DockerfileParser
 
 from eventkit.readiness import READY_PATH
+from stack.topology import Service
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 CLOUDBUILD_FILE = REPO / "cloudbuild.yaml"
 DOCKERIGNORE_FILE = REPO / ".dockerignore"
+SERVICE_DOCKERFILE = REPO / "services" / "Dockerfile"  # every service image, given SERVICE and FUNCTION_TARGET
+APP_FOLDER = "/app"  # where a service image holds the service's folder (main.py, its package)
 STACK_DOCKERFILE = REPO / "stack" / "Dockerfile"
 # Where the services find the emulators inside the compose network (compose service name : container port).
 COMPOSE_EMULATORS = {
@@ -189,12 +192,44 @@ def effective_target(stage: Stage, build_args: Mapping[str, str], env: Mapping[s
     return args.get(var) or match.group(2)
 
 
-def _copy_sources(value: str) -> list[str] | None:
+def substitute(value: str, args: Mapping[str, str]) -> str:
+    """``$NAME`` / ``${NAME}`` replaced by the build arg's value (unknown names: empty, as Docker does)."""
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), ""), value)
+
+
+def _copy_words(value: str) -> list[str] | None:
+    """Sources then destination of a COPY/ADD from the build context (``None``: from another stage or image)."""
     words = shlex.split(value)
     if any(w.startswith("--from") for w in words):
         return None
-    words = [w for w in words if not w.startswith("--")]
-    return words[:-1]
+    return [w for w in words if not w.startswith("--")]
+
+
+def _copy_sources(value: str) -> list[str] | None:
+    words = _copy_words(value)
+    return None if words is None else words[:-1]
+
+
+def copied_into(stage: Stage, folder: str, build_args: Mapping[str, str] | None = None) -> list[str]:
+    """The build-context paths a stage copies into ``folder`` itself (e.g. ``/app``), as written or, given
+    ``build_args``, with them applied."""
+
+    def resolved(value: str) -> str:
+        return value if build_args is None else substitute(value, build_args)
+
+    workdir, sources = "/", []
+    for name, value in stage.instructions:
+        if name == "WORKDIR":
+            workdir = str(Path(workdir, resolved(value)))
+        elif name in ("COPY", "ADD") and (words := _copy_words(value)) is not None:
+            into = str(Path(workdir, resolved(words[-1])))
+            sources += [resolved(source) for source in words[:-1]] if into == folder.rstrip("/") else []
+    return sources
+
+
+def service_build_args(service: Service) -> dict[str, str]:
+    """What compose and Cloud Build pass services/Dockerfile for ``service``: its folder and its target."""
+    return {"SERVICE": service.source.name, "FUNCTION_TARGET": service.target}
 
 
 def dockerfile_findings(
@@ -202,15 +237,17 @@ def dockerfile_findings(
     *,
     repo: Path = REPO,
     ignore_patterns: list[str] | None = None,
-    default_targets: Iterable[str] | None = None,
+    build_args: Mapping[str, str] | None = None,
+    target: str | None = None,
     signature_type: str | None = "http",
 ) -> list[str]:
-    """What is wrong with a service Dockerfile (empty: nothing). ``default_targets``: the targets the image's
-    default may be (those of the services built from its folder); ``None`` for an image that is no service."""
+    """What is wrong with a Dockerfile built with ``build_args`` (empty: nothing). ``target``: the
+    functions-framework target the image must serve, for a service image; ``None`` for an image that is no service."""
     findings: list[str] = []
     stages = parse_stages(text)
     if not stages:
         return ["no FROM"]
+    args = {**arg_defaults(stages[-1]), **(build_args or {})}
     aliases = {s.alias for s in stages if s.alias}
     for stage in stages:
         if stage.base in aliases:
@@ -247,7 +284,7 @@ def dockerfile_findings(
             sources = _copy_sources(value)
             if sources is None:
                 continue
-            for source in sources:
+            for source in (substitute(s, args) for s in sources):
                 if "://" in source:
                     findings.append(f"COPY/ADD from a URL: {source}")
                     continue
@@ -260,15 +297,15 @@ def dockerfile_findings(
     if not copied_constraints:
         findings.append("constraints.txt is not copied: dependencies would not be pinned")
 
-    if default_targets is not None:
-        findings += _service_findings(stages, final, set(default_targets), signature_type)
+    if target is not None:
+        findings += _service_findings(stages, final, build_args or {}, target, signature_type)
     return findings
 
 
 def _service_findings(
-    stages: list[Stage], final: Stage, default_targets: set[str], signature_type: str | None
+    stages: list[Stage], final: Stage, build_args: Mapping[str, str], target: str, signature_type: str | None
 ) -> list[str]:
-    findings = []
+    findings = _service_arg_findings(final)
     copies = [v for s in stages for v in s.values("COPY")]
     if not any("services/eventkit" in v for v in copies) or not any(
         re.search(r"pip3? install\b.*eventkit", r) for s in stages for r in s.values("RUN")
@@ -278,12 +315,14 @@ def _service_findings(
     if not words or Path(words[0]).name != "functions-framework":
         findings.append(f"the container does not start functions-framework: {words}")
         return findings
-    target = _option(words, "--target")
-    if target is None or "FUNCTION_TARGET" not in target:
-        findings.append(f"--target must come from FUNCTION_TARGET (one image, several services), got {target}")
-    default = effective_target(final, {}, {})
-    if default not in default_targets:
-        findings.append(f"default FUNCTION_TARGET {default!r} is not a target of this folder's services")
+    started = _option(words, "--target")
+    if started is None or "FUNCTION_TARGET" not in started:
+        findings.append(f"--target must come from FUNCTION_TARGET (one image, several services), got {started}")
+    served = effective_target(final, build_args, {})
+    if served != target:
+        findings.append(
+            f"built with {dict(build_args)}, the image's default FUNCTION_TARGET is {served!r}, not {target!r}"
+        )
     if _option(words, "--signature-type") != signature_type:
         findings.append(f"--signature-type must be {signature_type} (topology.yaml)")
     port = _option(words, "--port")
@@ -298,6 +337,23 @@ def _service_findings(
     if not probes or READY_PATH not in probes[-1] or "PORT" not in probes[-1]:
         findings.append(
             f"no HEALTHCHECK asking GET {READY_PATH} on $PORT: compose and the smoke step cannot tell ready"
+        )
+    return findings
+
+
+def _service_arg_findings(final: Stage) -> list[str]:
+    """One Dockerfile for every service: the folder comes from the build arg SERVICE, which must be given."""
+    findings = []
+    if "SERVICE" not in arg_defaults(final):
+        findings.append("no ARG SERVICE: the service folder must be a build arg (one Dockerfile, every service)")
+    elif arg_defaults(final)["SERVICE"]:
+        findings.append(f"ARG SERVICE has a default ({arg_defaults(final)['SERVICE']!r}): it must be required")
+    if not any(re.search(r'\btest -n "?\$\{?SERVICE\b', run) for run in final.values("RUN")):
+        findings.append('no RUN test -n "$SERVICE": a build without SERVICE would copy every service folder')
+    code = copied_into(final, APP_FOLDER)
+    if code != ["services/${SERVICE}/"]:
+        findings.append(
+            f"{APP_FOLDER} must hold services/${{SERVICE}}/ and nothing else (one folder per image): {code}"
         )
     return findings
 

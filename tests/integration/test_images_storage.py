@@ -6,21 +6,16 @@ Uses buckets of its own (not the stack's uploads bucket), so nothing here trigge
 from __future__ import annotations
 
 import contextlib
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from google.api_core.exceptions import Conflict
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "images"))
-
-from image_storage import NewerSourceError, download, object_info, write_rendition
-from upload_checks import MARKER_KEY, SOURCE_GENERATION_KEY, rendition_metadata
-
 from eventkit.clients import reset_clients, storage_client
+from images.image_storage import NewerSourceError, download, object_info, write_rendition
+from images.upload_checks import MARKER_KEY, SOURCE_GENERATION_KEY, rendition_metadata
 
 
 @pytest.fixture

@@ -4,17 +4,15 @@ process) and keeping its lease and sent records in the Firestore emulator."""
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import logging
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from email import message_from_bytes
 from email.message import Message
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -24,8 +22,6 @@ from aiosmtpd.controller import Controller
 
 from eventkit.catalog import CATALOG, ORDER_CANCELLED, ORDER_CONFIRMED
 from eventkit.events import DomainEvent, encode_for_pubsub, new_event
-
-SERVICE = Path(__file__).resolve().parents[2] / "services" / "notifications"
 
 
 class Inbox:
@@ -63,20 +59,17 @@ def inbox() -> Iterator[tuple[Inbox, int]]:
         controller.stop()
 
 
-def _load(monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
-    for name, value in {"K_SERVICE": "notifications", **env}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.syspath_prepend(str(SERVICE))
-    spec = importlib.util.spec_from_file_location(f"notifications_main_{uuid.uuid4().hex[:6]}", SERVICE / "main.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
-def notifications(clean_stack: dict[str, Any], inbox: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    return _load(monkeypatch, SMTP_HOST="127.0.0.1", SMTP_PORT=str(inbox[1]), MAIL_FROM="orders@shop.example")
+def notifications(
+    clean_stack: dict[str, Any], inbox: tuple[Inbox, int], service_main: Callable[..., ModuleType]
+) -> ModuleType:
+    return service_main(
+        "notifications",
+        K_SERVICE="notifications",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(inbox[1]),
+        MAIL_FROM="orders@shop.example",
+    )
 
 
 def _push(service: ModuleType, event: DomainEvent) -> tuple[int, dict[str, Any]]:
@@ -168,9 +161,11 @@ def test_event_without_email_is_acknowledged_and_sends_nothing(
 
 
 def test_unreachable_smtp_server_is_retried_not_lost(
-    clean_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch, db: Any
+    clean_stack: dict[str, Any], service_main: Callable[..., ModuleType], db: Any
 ) -> None:
-    service = _load(monkeypatch, SMTP_HOST="127.0.0.1", SMTP_PORT=str(_free_port()))
+    service = service_main(
+        "notifications", K_SERVICE="notifications", SMTP_HOST="127.0.0.1", SMTP_PORT=str(_free_port())
+    )
 
     status, body = _push(service, _confirmed("o-7"))
 
@@ -180,10 +175,10 @@ def test_unreachable_smtp_server_is_retried_not_lost(
 
 
 def test_without_smtp_host_the_mail_goes_to_the_log(
-    clean_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch, db: Any
+    clean_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch, service_main: Callable[..., ModuleType], db: Any
 ) -> None:
     monkeypatch.delenv("SMTP_HOST", raising=False)
-    service = _load(monkeypatch)
+    service = service_main("notifications", K_SERVICE="notifications")
 
     status, _ = _push(service, _confirmed("o-8"))
 

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "orders"))
-
 from firestore_calls import counts, record_firestore_calls
-from order_request import OrderRequest
-from order_store import IdempotencyKeyReused, place_order
 
 from eventkit import Service
+from orders.order_request import OrderRequest
+from orders.order_store import IdempotencyKeyReused, place_order
 
 BODY = {
     "customer_id": "c-1",
@@ -86,9 +81,10 @@ def test_a_commit_firestore_cannot_take_now_is_503_try_again_and_writes_nothing(
     orders: Service, db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import flask
-    from api_routes import OrdersApi
     from google.api_core.exceptions import ServiceUnavailable
     from google.cloud.firestore_v1.batch import WriteBatch
+
+    from orders.api_routes import OrdersApi
 
     def unavailable(self: Any, *args: Any, **kwargs: Any) -> Any:
         raise ServiceUnavailable("the emulator is busy")

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "payments"))
-
-from gateway import ChargeRequest, GatewayRequestError, GatewayUnavailableError, RefundRequest
-from simulated_gateway import COLLECTION, SimulatedGateway, SimulatorSettings
+from payments.gateway import ChargeRequest, GatewayRequestError, GatewayUnavailableError, RefundRequest
+from payments.simulated_gateway import COLLECTION, SimulatedGateway, SimulatorSettings
 
 
 @pytest.fixture

@@ -8,10 +8,9 @@ Its outgoing events go to a topic of their own, so the stack's services do not r
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import uuid
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -23,23 +22,13 @@ from waiting import wait_for
 from eventkit.catalog import CATALOG, ORDER_CANCELLED, ORDER_PLACED, PAYMENT_AUTHORIZED, PAYMENT_REFUNDED
 from eventkit.events import DomainEvent, encode_for_pubsub, new_event
 
-SERVICE = Path(__file__).resolve().parents[2] / "services" / "payments"
-
 
 @pytest.fixture
-def payments(clean_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+def payments(clean_stack: dict[str, Any], service_main: Callable[..., ModuleType]) -> ModuleType:
     """payments/main.py, loaded fresh with its environment (no transient failures unless a test asks)."""
     topic = f"payments-it-{uuid.uuid4().hex[:8]}"
     pubsub_v1.PublisherClient().create_topic(name=f"projects/{clean_stack['project']}/topics/{topic}")
-    monkeypatch.setenv("TOPIC_ORDER_EVENTS", topic)
-    monkeypatch.setenv("K_SERVICE", "payments")
-    monkeypatch.setenv("GATEWAY_TRANSIENT_FAILURES", "1")
-    monkeypatch.syspath_prepend(str(SERVICE))
-    spec = importlib.util.spec_from_file_location(f"payments_main_{uuid.uuid4().hex[:6]}", SERVICE / "main.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return service_main("payments", TOPIC_ORDER_EVENTS=topic, K_SERVICE="payments", GATEWAY_TRANSIENT_FAILURES="1")
 
 
 def _push(service: ModuleType, event: DomainEvent) -> tuple[int, dict[str, Any]]:
@@ -147,14 +136,9 @@ def test_missing_token_is_declined_without_calling_the_gateway(payments: ModuleT
 
 
 def test_service_refuses_to_start_with_a_bad_limit(
-    clean_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    clean_stack: dict[str, Any], service_main: Callable[..., ModuleType]
 ) -> None:
     from eventkit import ConfigError
 
-    monkeypatch.setenv("TOPIC_ORDER_EVENTS", "order-events")
-    monkeypatch.setenv("PAYMENT_LIMIT", "-5")
-    monkeypatch.syspath_prepend(str(SERVICE))
-    spec = importlib.util.spec_from_file_location("payments_main_bad", SERVICE / "main.py")
-    assert spec and spec.loader
     with pytest.raises(ConfigError, match="PAYMENT_LIMIT"):
-        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        service_main("payments", TOPIC_ORDER_EVENTS="order-events", PAYMENT_LIMIT="-5")

@@ -4,12 +4,10 @@ arrive in different events and at the same time, and readings too old to count."
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
-import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -21,19 +19,11 @@ from eventkit.catalog import CATALOG
 from eventkit.catalog.telemetry import TELEMETRY_READINGS
 from eventkit.events import encode_for_pubsub, new_event
 
-SERVICE = Path(__file__).resolve().parents[2] / "services" / "telemetry"
-
 
 @pytest.fixture
-def telemetry(clean_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """services/telemetry/main.py under a name of its own (every service has a main.py)."""
-    monkeypatch.setenv("TOPIC_TELEMETRY_ALERTS", "telemetry-alerts")
-    monkeypatch.syspath_prepend(str(SERVICE))
-    spec = importlib.util.spec_from_file_location(f"telemetry_main_{uuid.uuid4().hex[:6]}", SERVICE / "main.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def telemetry(clean_stack: dict[str, Any], service_main: Callable[..., ModuleType]) -> ModuleType:
+    """services/telemetry/main.py, loaded fresh."""
+    return service_main("telemetry", TOPIC_TELEMETRY_ALERTS="telemetry-alerts")
 
 
 def _deliver(module: ModuleType, readings: list[dict[str, Any]], device: str = "dev-1") -> dict[str, Any]:
@@ -116,7 +106,7 @@ def test_a_batch_reads_in_two_round_trips_and_commits_once(
     """In the transaction: the ledger entry with the device (serialize_on), then the readings' entries with
     their windows."""
     _deliver(telemetry, [_reading(1, 1.0)])  # builds the consumer and its client
-    from telemetry import analytics  # the module the served target runs (sys.path: the fixture)
+    from telemetry import analytics  # the module the served target runs
 
     calls = record_firestore_calls(analytics.consumer().db, monkeypatch)
     assert _deliver(telemetry, [_reading(1, 1.0), _reading(2, 2.0), _reading(3, 3.0)])["status"] == "processed"

@@ -14,13 +14,10 @@ The delivery parser itself is fuzzed without I/O in tests/unit/test_delivery.py.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import flask
@@ -28,13 +25,14 @@ import pytest
 from google.cloud import pubsub_v1
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from service_main import load_main
 
 from eventkit import Consumer, DomainEvent, HandlerContext, Service
 from eventkit.catalog import CATALOG, ORDER_PLACED
 from eventkit.events import encode_for_pubsub, new_event
 from eventkit.failures import FAILURES_COLLECTION
+from orders.api_routes import OrdersApi
 
-SERVICES = Path(__file__).resolve().parents[2] / "services"
 FUZZ = settings(
     max_examples=150,
     deadline=None,
@@ -56,17 +54,6 @@ ORDER = {
     "total": 100,
     "currency": "EUR",
 }
-
-
-def _load(service: str, module: str) -> Any:
-    folder = str(SERVICES / service)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(f"fuzz_{service}_{uuid.uuid4().hex[:6]}", SERVICES / service / module)
-    assert spec and spec.loader
-    loaded = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loaded)
-    return loaded
 
 
 def _client(handler: Any) -> Any:
@@ -133,9 +120,8 @@ ORDER_BODIES = st.fixed_dictionaries(
 
 @pytest.fixture(scope="module")
 def orders_api(environment: None, stack: dict[str, Any]) -> Any:
-    api_routes = _load("orders", "api_routes.py")
     runtime = Service("orders", topics=["order-events"], environ={**os.environ, "K_SERVICE": "orders"})
-    return _client(api_routes.OrdersApi(runtime).handle)
+    return _client(OrdersApi(runtime).handle)
 
 
 @pytest.mark.timeout(240)
@@ -172,7 +158,7 @@ READINGS = st.fixed_dictionaries(
 
 @pytest.fixture(scope="module")
 def telemetry_api(environment: None) -> Any:
-    return _client(_load("telemetry", "main.py").api)
+    return _client(load_main("telemetry").api)
 
 
 @pytest.mark.timeout(240)
@@ -251,7 +237,7 @@ def test_consumer_answers_200_and_records_every_rejection(consumer: Consumer, bo
 
 @pytest.fixture(scope="module")
 def recorder(environment: None, stack: dict[str, Any]) -> Any:
-    return _client(_load("deadletters", "main.py").handle_event)
+    return _client(load_main("deadletters").handle_event)
 
 
 @pytest.mark.timeout(240)

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "deadletters"))
-
-from dead_letter import read_dead_letter
-
+from deadletters.dead_letter import read_dead_letter
 from eventkit.errors import PermanentError
 from eventkit.failures import stored_payload
 

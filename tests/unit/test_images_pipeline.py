@@ -8,15 +8,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import image_samples as samples
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "images"))
-
-import image_samples as samples
-from imaging import Converted, convert
-from rejections import ImageRejectedError
-from renditions import DEFAULT_SPECS, RenditionSpec
+from images.imaging import Converted, convert
+from images.rejections import ImageRejectedError
+from images.renditions import DEFAULT_SPECS, RenditionSpec
 
 IMAGES_SOURCE = Path(__file__).resolve().parents[2] / "services" / "images"
 
@@ -206,9 +204,9 @@ def test_libheif_is_loaded_only_once_a_file_may_be_heif(tmp_path: Path) -> None:
         """
         import sys
         from pathlib import Path
-        from imaging import convert
-        from rejections import ImageRejectedError
-        from renditions import DEFAULT_SPECS
+        from images.imaging import convert
+        from images.rejections import ImageRejectedError
+        from images.renditions import DEFAULT_SPECS
 
         def outcome(name):
             with open(Path(sys.argv[1], name), "rb") as fp:
@@ -240,8 +238,8 @@ def test_littlecms_is_loaded_only_by_an_image_that_carries_a_profile(tmp_path: P
         import io, sys
         from pathlib import Path
         from PIL import Image
-        from imaging import convert
-        from renditions import DEFAULT_SPECS
+        from images.imaging import convert
+        from images.renditions import DEFAULT_SPECS
 
         def centre(name):
             with open(Path(sys.argv[1], name), "rb") as fp:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "images"))
-
-from image_records import image_record, record_id, source_id, source_record
-from image_settings import ImageSettings
-from renditions import (
+from eventkit.catalog import CATALOG
+from eventkit.catalog.images import IMAGE_PROCESSED, IMAGE_REJECTED, ImageProcessed, ImageRejected, Rendition
+from eventkit.errors import ConfigError
+from images.image_records import image_record, record_id, source_id, source_record
+from images.image_settings import ImageSettings
+from images.renditions import (
     DEFAULT_SPECS,
     PlannedRendition,
     RenditionSpec,
@@ -22,11 +21,7 @@ from renditions import (
     source_uri,
     upright_size,
 )
-from upload_checks import MARKER_KEY, Action, is_stale, rendition_metadata, screen
-
-from eventkit.catalog import CATALOG
-from eventkit.catalog.images import IMAGE_PROCESSED, IMAGE_REJECTED, ImageProcessed, ImageRejected, Rendition
-from eventkit.errors import ConfigError
+from images.upload_checks import MARKER_KEY, Action, is_stale, rendition_metadata, screen
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
 

@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import io
 import platform
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
+import image_samples as samples
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "images"))
-
-import image_samples as samples
-from cpu_pool import default_threads
-from image_settings import ImageSettings
-from imaging import convert
-from malloc_tuning import retain_freed_memory
-from renditions import DEFAULT_SPECS
-from strip_resize import resize
-
 from eventkit.errors import ConfigError
+from images.cpu_pool import default_threads
+from images.image_settings import ImageSettings
+from images.imaging import convert
+from images.malloc_tuning import retain_freed_memory
+from images.renditions import DEFAULT_SPECS
+from images.strip_resize import resize
 
 LANCZOS = Image.Resampling.LANCZOS
 

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "notifications"))
-
-from mail import amount_text, compose, message_id, sender_domain, to_email_message
-from sender import LogSender, MailSettings, SmtpSender, sender_from_settings
-
 from eventkit import ConfigError
 from eventkit.catalog import ORDER_CANCELLED, ORDER_CONFIRMED, ORDER_PLACED
+from notifications.mail import amount_text, compose, message_id, sender_domain, to_email_message
+from notifications.sender import LogSender, MailSettings, SmtpSender, sender_from_settings
 
 CONFIRMED = {"order_id": "o-7", "customer_id": "c-1", "email": "ana@example.com", "total": 2400, "currency": "EUR"}
 CANCELLED = {**CONFIRMED, "reason": "out_of_stock"}

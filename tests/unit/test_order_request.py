@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from pydantic import ValidationError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "orders"))
-
-from order_request import OrderRequest, validation_details
-from pricing import PricingError, Product, price_order
+from orders.order_request import OrderRequest, validation_details
+from orders.pricing import PricingError, Product, price_order
 
 BODY = {
     "customer_id": "c-1",

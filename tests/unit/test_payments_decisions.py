@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "payments"))
-
-from payment import (
+from eventkit import ConfigError
+from payments.payment import (
     CancelledStep,
     PaymentState,
     PaymentStatus,
@@ -19,9 +15,7 @@ from payment import (
     on_placed,
     refund_key,
 )
-from simulated_gateway import SimulatorSettings, Verdict, simulate_charge
-
-from eventkit import ConfigError
+from payments.simulated_gateway import SimulatorSettings, Verdict, simulate_charge
 
 KEY = charge_key("event-1")
 

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "inventory"))
-
-from reservation import (
+from inventory.reservation import (
     CancelledAction,
     PlacedAction,
     ReservationStatus,
@@ -99,7 +94,7 @@ def test_release_never_leaves_reserved_negative() -> None:
 
 
 def test_confirmation_sells_a_reservation_once_and_keeps_the_total() -> None:
-    from reservation import ReservationStatus, after_sale, on_confirmed
+    from inventory.reservation import ReservationStatus, after_sale, on_confirmed
 
     assert on_confirmed(ReservationStatus.RESERVED) is True
     assert on_confirmed(ReservationStatus.SOLD) is False

@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import itertools
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "orders"))
-
-from saga import CANCELLED, CONFIRMED, PENDING, SagaState, apply
 
 from eventkit.catalog.orders import (
     INVENTORY_REJECTED,
@@ -22,6 +16,7 @@ from eventkit.catalog.orders import (
     PAYMENT_DECLINED,
     PAYMENT_REFUNDED,
 )
+from orders.saga import CANCELLED, CONFIRMED, PENDING, SagaState, apply
 
 
 def _run(*events: str) -> tuple[SagaState, list[str]]:

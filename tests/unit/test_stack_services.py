@@ -1,4 +1,4 @@
-"""stack.services.compile_sources: service code byte-compiled as the Dockerfiles do it."""
+"""stack.services.compile_sources: service code byte-compiled as services/Dockerfile does it."""
 
 from __future__ import annotations
 

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "telemetry"))
 
 from telemetry.alerts import ABOVE, NORMAL, DeviceState, Threshold, advance, effective, parse_thresholds
 

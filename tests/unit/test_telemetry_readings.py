@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "telemetry"))
-
-from telemetry.readings import event_id, events_per_device, reading_key
-from telemetry.validation import ValidReading
 
 from eventkit.catalog import CATALOG
 from eventkit.catalog.telemetry import TELEMETRY_READINGS
+from telemetry.readings import event_id, events_per_device, reading_key
+from telemetry.validation import ValidReading
 
 TS = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

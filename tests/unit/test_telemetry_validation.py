@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "telemetry"))
 
 from telemetry.validation import (
     MAX_BATCH_ITEMS,

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import math
 import random
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "telemetry"))
 
 from telemetry.windows import WindowKey, WindowStats, add_exact, aggregate, merged, window_id, window_start
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,14 @@ def test_real_topology_has_inventory_on_the_order_bus(real: Topology) -> None:
     assert (sub.topic, sub.push_to) == ("order-events", "inventory")
     assert sub.filter == 'hasPrefix(attributes."ce-type", "shop.order.")'
     assert sub.dead_letter_topic == "inventory-order-events-dead-letter"
+
+
+def test_the_tests_import_the_topology_service_folders_and_nothing_else(real: Topology) -> None:
+    """pyproject.toml's pytest `pythonpath`, the one rule by which tests import a service's package."""
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    pythonpath = pyproject["tool"]["pytest"]["ini_options"]["pythonpath"]
+    sources = {service.source for service in real.services.values()}
+    assert sorted(REPO_ROOT / entry for entry in pythonpath) == sorted({REPO_ROOT, *sources})
 
 
 def test_real_subscriptions_get_the_defaults_they_do_not_override(real: Topology) -> None:

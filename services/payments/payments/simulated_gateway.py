@@ -23,7 +23,9 @@ from enum import StrEnum
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from gateway import (
+from eventkit import ConfigError, run_transaction
+from eventkit.errors import RetryableError
+from payments.gateway import (
     ChargeRequest,
     ChargeResult,
     GatewayRequestError,
@@ -31,9 +33,6 @@ from gateway import (
     RefundRequest,
     RefundResult,
 )
-
-from eventkit import ConfigError, run_transaction
-from eventkit.errors import RetryableError
 
 COLLECTION = "gateway_charges"
 TRANSIENT_TOKEN = "tok_transient"

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from order_store import ORDER_TOPIC, ORDERS
-from saga import OUTCOMES, SagaState, apply
-
 from eventkit import DomainEvent, HandlerContext, PermanentError
 from eventkit.catalog.orders import ORDER_CANCELLED, ORDER_CONFIRMED
+from orders.order_store import ORDER_TOPIC, ORDERS
+from orders.saga import OUTCOMES, SagaState, apply
 
 
 def order_document(event: DomainEvent) -> list[str]:

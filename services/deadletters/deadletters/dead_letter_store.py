@@ -16,8 +16,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from dead_letter import KEPT_MESSAGE_IDS, DeadLetter
-
+from deadletters.dead_letter import KEPT_MESSAGE_IDS, DeadLetter
 from eventkit.failures import FAILURES_COLLECTION, STATUS_NEW
 
 log = logging.getLogger("deadletters.store")

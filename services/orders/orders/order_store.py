@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from order_request import OrderRequest
-from pricing import Product, price_order
-
 from eventkit import Service, StagedEvent
 from eventkit.catalog.orders import ORDER_PLACED
+from orders.order_request import OrderRequest
+from orders.pricing import Product, price_order
 
 PRODUCTS = "products"
 ORDERS = "orders"

@@ -27,11 +27,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import IO, TYPE_CHECKING
 
-from cpu_pool import default_threads, pool
-from malloc_tuning import retain_freed_memory
 from PIL import Image, UnidentifiedImageError
-from rejections import ImageRejectedError
-from renditions import (
+
+from images.cpu_pool import default_threads, pool
+from images.malloc_tuning import retain_freed_memory
+from images.rejections import ImageRejectedError
+from images.renditions import (
     CONTENT_TYPES,
     OutputFormat,
     PlannedRendition,
@@ -40,7 +41,7 @@ from renditions import (
     plan_renditions,
     upright_size,
 )
-from strip_resize import resize
+from images.strip_resize import resize
 
 if TYPE_CHECKING:
     from PIL import ImageCms

@@ -11,14 +11,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from order_request import OrderRequest, validation_details
-from order_store import IdempotencyKeyReused, get_order, list_products, place_order
-from pricing import PricingError
 from pydantic import ValidationError
 
 from eventkit import Service
 from eventkit.errors import RetryableError, is_retryable
 from eventkit.http_api import ApiError, Response, json_response, method_not_allowed, not_found, read_json_body
+from orders.order_request import OrderRequest, validation_details
+from orders.order_store import IdempotencyKeyReused, get_order, list_products, place_order
+from orders.pricing import PricingError
 
 log = logging.getLogger("orders.api")
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 
-from cpu_pool import pool
 from PIL import Image
+
+from images.cpu_pool import pool
 
 LANCZOS = Image.Resampling.LANCZOS
 LANCZOS_SUPPORT = 3.0

@@ -17,9 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from typing import IO, Any
 
-from upload_checks import SOURCE_GENERATION_KEY
-
 from eventkit.errors import RetryableError
+from images.upload_checks import SOURCE_GENERATION_KEY
 
 log = logging.getLogger("images.storage")
 

@@ -18,10 +18,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cpu_pool import default_threads
-from renditions import DEFAULT_SPECS, OutputFormat, RenditionSpec
-
 from eventkit.errors import ConfigError
+from images.cpu_pool import default_threads
+from images.renditions import DEFAULT_SPECS, OutputFormat, RenditionSpec
 
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 

@@ -1,0 +1,1 @@
+"""The dead-letter recorder's code: reading a dead-lettered delivery and storing its record."""
