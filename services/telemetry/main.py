@@ -19,8 +19,8 @@ from telemetry.settings import load_settings
 load_settings()  # a bad TELEMETRY_* value stops the process here
 
 # Each service imports its own side at start-up, not the other's: the ingest service never uses the consumer
-# runtime (~7 ms of its cold start). FUNCTION_TARGET names the served target wherever a service runs (Terraform,
-# the Dockerfile, docker-compose, the local stack); without it, both sides are imported.
+# runtime, whose import would lengthen its cold start. FUNCTION_TARGET names the served target wherever a
+# service runs (Terraform, the Dockerfile, docker-compose, the local stack); without it, both sides are imported.
 SIDES = {"api": "telemetry.ingest", "handle_event": "telemetry.analytics"}
 
 

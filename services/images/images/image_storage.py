@@ -83,8 +83,8 @@ def write_rendition(
     source_generation: int,
 ) -> WrittenRendition:
     """Write once: absent → create; present from this source version → keep; from an older one → replace."""
-    # Imported here, not at module level: google.api_core (and grpc under it) is ~35 ms of the service's cold
-    # start, and the first delivery builds the Storage client, which imports it anyway (as eventkit.publish).
+    # Imported here, not at module level: google.api_core (and grpc under it) are a large share of a cold start,
+    # and the first delivery builds the Storage client, which imports it anyway (as eventkit.publish).
     from google.api_core.exceptions import PreconditionFailed
 
     target = client.bucket(bucket)

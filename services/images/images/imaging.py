@@ -160,8 +160,8 @@ def open_checked(fp: IO[bytes], max_pixels: int) -> Image.Image:
 
 
 def _accepted_formats(head: bytes) -> tuple[str, ...]:
-    """The formats to try on a file starting with ``head``. pillow-heif's plugin loads libheif and its codecs
-    (~25 ms): only the first file that may be HEIF pays for it, so an instance that only sees JPEG and PNG
+    """The formats to try on a file starting with ``head``. pillow-heif's plugin loads libheif and its codecs,
+    which takes time: only the first file that may be HEIF pays for it, so an instance that only sees JPEG and PNG
     never does, and the service is ready sooner."""
     # HEIC/HEIF (as iPhones upload them) are ISO base media files: their "ftyp" box starts at byte 4.
     if head[4:8] == b"ftyp" and not _heif_registered.is_set():
@@ -252,7 +252,7 @@ def _has_transparency(image: Image.Image) -> bool:
 def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     """Convert from the embedded ICC profile to sRGB; without a usable profile, assume the pixels are sRGB."""
     if icc:
-        # LittleCMS is loaded by the first image that carries a profile: ~3 ms of every cold start otherwise.
+        # LittleCMS is loaded by the first image that carries a profile, not by every cold start.
         from PIL import ImageCms
 
         out_mode = "RGBA" if image.mode == "RGBA" else "RGB"

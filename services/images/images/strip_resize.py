@@ -21,7 +21,7 @@ from images.cpu_pool import pool
 
 LANCZOS = Image.Resampling.LANCZOS
 LANCZOS_SUPPORT = 3.0
-# Below this many output pixels a thread hand-off costs about what it saves (a 200 px thumbnail is ~0.3 ms).
+# Below this many output pixels a thread hand-off costs about what it saves (docs/performance.md).
 MIN_SPLIT_PIXELS = 250_000
 SPLIT_MODES = ("L", "RGB", "CMYK")
 
