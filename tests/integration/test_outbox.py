@@ -161,7 +161,7 @@ def _sent(db: Any, staged: list[Any]) -> list[Any]:
 def test_a_request_publishing_alone_writes_its_marks_itself(db: Any, clean_stack: dict[str, Any]) -> None:
     topic_path = _topic_path(clean_stack["project"])
     _create_topic_with_pull(topic_path)
-    outbox = Outbox(db, batch_marks=True)
+    outbox = Outbox(db, batch_marks=lambda: False)  # no other request in flight
     staged = _stage_many(db, outbox, topic_path, 2)
 
     assert outbox.publish_committed(staged) == 2
@@ -174,11 +174,10 @@ def test_a_request_publishing_alone_writes_its_marks_itself(db: Any, clean_stack
 def test_marks_of_concurrent_requests_are_batched_and_written_soon(db: Any, clean_stack: dict[str, Any]) -> None:
     topic_path = _topic_path(clean_stack["project"])
     subscription = _create_topic_with_pull(topic_path)
-    outbox = Outbox(db, batch_marks=True)
+    outbox = Outbox(db, batch_marks=lambda: True)  # another request is in flight
     staged = _stage_many(db, outbox, topic_path, 5)
 
-    with outbox._publishing:  # another request is publishing at the same time
-        assert outbox.publish_committed(staged) == 5
+    assert outbox.publish_committed(staged) == 5
 
     assert sorted(_pull_ids(subscription)) == sorted(entry.event_id for entry in staged)
     assert outbox.sent_marks is not None and outbox.sent_marks._thread is not None  # queued, not written inline
@@ -191,7 +190,7 @@ def test_marks_of_concurrent_requests_are_batched_and_written_soon(db: Any, clea
 
 
 def test_a_batch_of_marks_survives_a_missing_entry_and_flushes_past_the_commit_limit(db: Any) -> None:
-    outbox = Outbox(db, batch_marks=True)
+    outbox = Outbox(db, batch_marks=lambda: True)
     marks = outbox.sent_marks
     assert marks is not None
     ids = [f"mark-{uuid.uuid4().hex}" for _ in range(520)]  # more than one commit's 500 writes
@@ -229,3 +228,46 @@ def test_a_delivery_that_publishes_writes_one_log_line_carrying_the_message_ids(
     [emitted_id] = _pull_ids(subscription)
     assert list(info[0]["published_messages"]) == [emitted_id]
     assert info[0]["published_messages"][emitted_id]  # the Pub/Sub message id
+
+
+def test_requests_in_flight_together_batch_their_marks_and_the_last_one_out_writes_them(
+    clean_stack: dict[str, Any],
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    from eventkit.catalog.orders import ORDER_CONFIRMED
+
+    project = clean_stack["project"]
+    topic_path = _topic_path(project)
+    _create_topic_with_pull(topic_path)
+    environ = {"GOOGLE_CLOUD_PROJECT": project, "TOPIC_ORDER_EVENTS": topic_path.rsplit("/", 1)[1]}
+    consumer = Consumer(f"marks-{uuid.uuid4().hex[:6]}", topics=["order-events"], environ=environ)
+    assert consumer.outbox.sent_marks is not None
+    consumer.outbox.sent_marks.delay = 60.0  # the background writer would wait a minute for company
+    both_in_flight = threading.Barrier(2)
+
+    @consumer.on(ORDER_PLACED)
+    def confirm(event: DomainEvent, ctx: HandlerContext) -> None:
+        both_in_flight.wait(10)  # two requests in flight: each one's mark may join a batch
+        order_id = event.data.order_id  # type: ignore[attr-defined]
+        ctx.emit(
+            "order-events", ORDER_CONFIRMED, {"order_id": order_id, "customer_id": "c", "total": 1, "currency": "EUR"}
+        )
+
+    def deliver(n: int) -> dict[str, Any]:
+        event = new_event(CATALOG, ORDER_PLACED, {**ORDER, "order_id": f"o-{n}"}, source="//tests")
+        with flask.Flask("marks").test_request_context("/", method="POST", json=_push_body(event, f"m{n}")):
+            return json.loads(consumer.handle(flask.request)[0])
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(deliver, range(2)))
+
+    assert [a["status"] for a in answers] == ["processed", "processed"]
+    causes = [f"{consumer.name}/{a['key']}" for a in answers]
+    entries = list(consumer.db.collection("outbox").where(filter=FieldFilter("cause", "in", causes)).stream())
+    # Both answered, and both marks are written already: none waited for the background writer's minute.
+    assert len(entries) == 2 and all(entry.get("sent") for entry in entries)
+    assert consumer.outbox.sent_marks.pending == 0

@@ -1,4 +1,4 @@
-"""eventkit.sent_marks.InFlight: how many of a kind of work are under way in this process."""
+"""eventkit.service.InFlight: how many of a kind of work are under way in this process."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from eventkit.sent_marks import InFlight
+from eventkit.service import InFlight
 
 pytestmark = pytest.mark.unit
 

@@ -17,7 +17,7 @@ CloudEvent id, which is the entry's id.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from eventkit.errors import RetryableError
 from eventkit.events import DomainEvent, encode_for_pubsub
 from eventkit.publish import send as publish_send
-from eventkit.sent_marks import InFlight, SentMarks
+from eventkit.sent_marks import SentMarks
 from eventkit.structured_log import bind
 
 log = logging.getLogger(__name__)
@@ -74,17 +74,18 @@ class Outbox:
         *,
         collection: str = OUTBOX_COLLECTION,
         publish_timeout: float = 10.0,
-        batch_marks: bool = False,
+        batch_marks: Callable[[], bool] | None = None,
         send: Send = publish_send,
     ) -> None:
-        """``batch_marks``: :meth:`publish_committed` queues its "sent" marks for a batched write (sent_marks.py)
-        instead of writing each at once — what a service's runtime does; the sweeper's marks are always direct."""
+        """``batch_marks()``: whether :meth:`publish_committed` may queue its "sent" marks for a batched write
+        (sent_marks.py) now, instead of writing them at once. A service's runtime answers "while another request
+        is in flight" (service.py); without it, and always for the sweeper, each mark is written at once."""
         self.client = client
         self.collection = collection
         self.publish_timeout = publish_timeout
         self.send = send
+        self.batch_marks = batch_marks
         self.sent_marks = SentMarks(self._ref, client, retention=SENT_RETENTION) if batch_marks else None
-        self._publishing = InFlight()  # calls of publish_committed under way
 
     def _ref(self, event_id: str) -> Any:
         return self.client.collection(self.collection).document(event_id)
@@ -138,13 +139,16 @@ class Outbox:
         ``in_request_line``: the message ids go into the current request's log context (``published_messages``,
         event id → message id) for the request's own log line, instead of a "published" line each.
 
-        With ``batch_marks``, the marks join the batch only while other requests are publishing too: then more
-        traffic is coming and the batch is written within milliseconds. A request publishing alone writes its
-        mark itself, so on Cloud Run (CPU allocated only during requests) no mark waits for the next request.
+        With ``batch_marks``, the marks join the batch while ``batch_marks()`` says so (another request is in
+        flight: the batch is written within milliseconds, while Cloud Run still gives the instance CPU, and the last
+        request out flushes what is left: :meth:`flush_marks`); otherwise each is written at once.
         """
-        with self._publishing:
-            batched = self.sent_marks is not None and self._publishing.others()
-            return self._publish_staged(staged, batched, in_request_line)
+        batched = self.batch_marks is not None and self.batch_marks()
+        return self._publish_staged(staged, batched, in_request_line)
+
+    def flush_marks(self) -> int:
+        """Write the queued "sent" marks now (the last request in flight does, before it answers)."""
+        return self.sent_marks.flush() if self.sent_marks is not None and self.sent_marks.pending else 0
 
     def _publish_staged(self, staged: Iterable[StagedEvent], batched: bool, in_request_line: bool) -> int:
         published, failures, message_ids = 0, [], {}

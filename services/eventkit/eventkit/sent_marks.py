@@ -8,9 +8,9 @@ costs what a crash between publish and mark always cost: the sweeper publishes t
 drop the duplicate by its CloudEvent id.
 
 One background thread per instance, started on first use; marks still pending at exit are written then. The
-outbox queues marks only while other requests are publishing too (:class:`InFlight`, outbox.py): more traffic is
-coming, and on Cloud Run, with CPU allocated only during requests, the background writer gets CPU while a request
-is in flight.
+outbox queues marks only while another request is in flight (service.py), and the last request out writes what is
+still queued before it answers: on Cloud Run, with CPU allocated only during requests, no mark waits for the next
+request.
 """
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ class SentMarks:
                 atexit.register(self.flush)
             self._wake.notify()
 
+    @property
+    def pending(self) -> int:
+        with self._wake:
+            return len(self._pending)
+
     def flush(self) -> int:
         """Write every queued mark now (batched); the number written. Failures are logged, not raised."""
         with self._wake:
@@ -86,23 +91,3 @@ class SentMarks:
                 while len(self._pending) < self.max_batch and (left := deadline - time.monotonic()) > 0:
                     self._wake.wait(left)
             self.flush()
-
-
-class InFlight:
-    """A counter of work under way in this process: ``with counter:`` around it, ``counter.others()`` inside it."""
-
-    def __init__(self) -> None:
-        self._count, self._lock = 0, threading.Lock()
-
-    def __enter__(self) -> None:
-        with self._lock:
-            self._count += 1
-
-    def __exit__(self, *_: object) -> None:
-        with self._lock:
-            self._count -= 1
-
-    def others(self) -> bool:
-        """Is anything else under way besides the caller's own (which it entered)?"""
-        with self._lock:
-            return self._count > 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -68,6 +69,7 @@ class Service:
         self.name = name
         self.catalog = catalog
         self._stores = stores
+        self._requests = InFlight()  # requests being answered; the outbox batches its marks while there are others
         setup_logging(self.config.service, self.config.project)
 
     # --- clients and stores ------------------------------------------------------------------------------------
@@ -92,7 +94,7 @@ class Service:
 
     @cached_property
     def outbox(self) -> Outbox:
-        return self._stores.outbox if self._stores else Outbox(self.db, batch_marks=True)
+        return self._stores.outbox if self._stores else Outbox(self.db, batch_marks=self._requests.others)
 
     @cached_property
     def publisher(self) -> Publisher:
@@ -132,8 +134,14 @@ class Service:
         (its trace, and ``context`` fields on every line)."""
         if probe := readiness_answer(request, self.config.service):
             return probe
-        with log_context(trace=trace_from_headers(dict(request.headers)), **context):
-            return answer(request)
+        self._requests.enter()
+        try:
+            with log_context(trace=trace_from_headers(dict(request.headers)), **context):
+                return answer(request)
+        finally:
+            # The last request out writes the marks still queued, while the instance still has CPU.
+            if self._requests.leave() == 0 and "outbox" in self.__dict__:
+                self.outbox.flush_marks()
 
     def serve_api(self, request: Any, route: Callable[[Any], Response]) -> Response:
         """:meth:`serve` for a JSON API: an :class:`ApiError` becomes its JSON error answer, logged."""
@@ -189,3 +197,31 @@ def answer(outcome: Outcome, **fields: Any) -> Response:
     if outcome.failure_id:
         body["failure_id"] = outcome.failure_id
     return json.dumps(body), outcome.http_status, dict(JSON)
+
+
+class InFlight:
+    """A counter of work under way in this process: ``with counter:`` around it, ``counter.others()`` inside it."""
+
+    def __init__(self) -> None:
+        self._count, self._lock = 0, threading.Lock()
+
+    def __enter__(self) -> None:
+        self.enter()
+
+    def enter(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def __exit__(self, *_: object) -> None:
+        self.leave()
+
+    def leave(self) -> int:
+        """Leave; how many are still under way (0: the caller was the last)."""
+        with self._lock:
+            self._count -= 1
+            return self._count
+
+    def others(self) -> bool:
+        """Is anything else under way besides the caller's own (which it entered)?"""
+        with self._lock:
+            return self._count > 1
