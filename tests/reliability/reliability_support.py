@@ -57,7 +57,7 @@ def free_port() -> int:
 
 class ServedConsumer:
     """An eventkit Consumer in this process behind a threaded HTTP server; counts pushes (also per Pub/Sub message
-    id, in ``messages``) and answers.
+    id, in ``messages``) and answers, and keeps the ids of the messages it acknowledged (``acknowledged``).
 
     ``host``: the address to listen on, where the stack's Pub/Sub emulator can reach it (conftest's callback_host).
     """
@@ -67,6 +67,7 @@ class ServedConsumer:
         self.pushes = 0
         self.messages: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
+        self.acknowledged: set[str] = set()
         self._lock = threading.Lock()
         app = flask.Flask(f"reliability-{consumer.name}")
         app.add_url_rule("/", "handle", self._handle, methods=["POST"])
@@ -84,6 +85,8 @@ class ServedConsumer:
         body, status, headers = self.consumer.handle(flask.request)
         with self._lock:
             self.statuses[status] += 1
+            if status < 300:  # Pub/Sub pushes this message no more
+                self.acknowledged.add(str(message_id))
         return body, status, headers
 
     def close(self) -> None:
