@@ -1,17 +1,18 @@
 """Environment variable names shared by the runner, the bootstrap and docker-compose.
 
-A resource name like ``order-events`` becomes ``TOPIC_ORDER_EVENTS``; services read their configuration
-from these, so the spelling lives in one place.
+A resource name like ``order-events`` becomes ``TOPIC_ORDER_EVENTS``. The suffix is eventkit's rule
+(``eventkit.config.env_name``, the one the services read their configuration by): the stack names the variables
+with it rather than with a copy of it.
 """
 
 from __future__ import annotations
 
-import re
+from eventkit.config import env_name
 
 
 def env_var(prefix: str, name: str) -> str:
     """``env_var("TOPIC", "order-events") == "TOPIC_ORDER_EVENTS"``."""
-    return f"{prefix}_{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}"
+    return f"{prefix}_{env_name(name)}"
 
 
 def topic_var(topic: str) -> str:

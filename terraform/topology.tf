@@ -151,8 +151,13 @@ locals {
     )
   }
 
-  # Environment of each service (K_SERVICE is set by Cloud Run): eventkit's TOPIC_<NAME> / BUCKET_<ROLE>,
-  # NAME being the resource name with every run of non-alphanumerics turned into "_", upper-cased (config.env_name).
+  # The env-name rule, eventkit.config.env_name's (the services read their variables by it): every run of
+  # characters other than A-Z a-z 0-9 becomes one "_", a leading or trailing "_" goes, the rest is upper-cased
+  # (order-events -> ORDER_EVENTS). For each topic a service publishes to and each bucket role.
+  env_named = distinct(concat(flatten([for service in values(local.services) : service.publishes]), keys(local.buckets)))
+  env_names = { for name in local.env_named : name => upper(trim(replace(name, "/[^A-Za-z0-9]+/", "_"), "_")) }
+
+  # Environment of each service (K_SERVICE is set by Cloud Run): eventkit's TOPIC_<NAME> / BUCKET_<ROLE>.
   service_env = {
     for name, service in local.services : name => merge(
       # FUNCTION_TARGET: one image may serve two services (orders / order-saga) with different entry points.
@@ -161,11 +166,8 @@ locals {
       # CPUs it sees): with fewer threads, requests wait inside the instance for one while the autoscaler, which
       # measures in-flight requests against the concurrency setting, sees room to spare.
       { THREADS = tostring(local.service_settings[name].concurrency) },
-      { for topic in service.publishes : "TOPIC_${upper(trim(replace(topic, "/[^A-Za-z0-9]+/", "_"), "_"))}" => topic },
-      {
-        for role in keys(local.service_settings[name].buckets) :
-        "BUCKET_${upper(trim(replace(role, "/[^A-Za-z0-9]+/", "_"), "_"))}" => local.buckets[role].name
-      },
+      { for topic in service.publishes : "TOPIC_${local.env_names[topic]}" => topic },
+      { for role in keys(local.service_settings[name].buckets) : "BUCKET_${local.env_names[role]}" => local.buckets[role].name },
       # Telemetry alert mail goes to the same address as the monitoring alerts.
       name == "notifications" && var.alert_email != null ? { ALERT_EMAIL = var.alert_email } : {},
       # The image converter resizes and encodes on as many threads as its instance has whole vCPUs.

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from google.cloud import pubsub_v1
-from waiting import wait_for
+from waiting import wait_for, wait_until_acknowledged
 
 from eventkit.catalog import (
     CATALOG,
@@ -64,12 +65,12 @@ def _cancelled(order_id: str, quantity: int = 2) -> DomainEvent:
     return new_event(CATALOG, ORDER_CANCELLED, data, source="//tests", subject=f"orders/{order_id}")
 
 
-def _publish(stack: dict[str, Any], event: DomainEvent, times: int = 1) -> None:
+def _publish(stack: dict[str, Any], event: DomainEvent, times: int = 1) -> list[str]:
+    """Publish ``event`` in ``times`` messages; their message ids."""
     data, attributes = encode_for_pubsub(event)
     client = pubsub_v1.PublisherClient()
     futures = [client.publish(stack["topics"]["order-events"], data, **attributes) for _ in range(times)]
-    for future in futures:
-        future.result(timeout=10)
+    return [future.result(timeout=10) for future in futures]
 
 
 def _seed(db: Any) -> None:
@@ -136,17 +137,17 @@ def test_order_placed_reserves_charges_and_publishes_both_answers(clean_stack: d
     assert elapsed < 10, f"publish → both answers took {elapsed:.1f}s"
 
 
-def test_order_placed_published_ten_times_reserves_once_and_charges_once(clean_stack: dict[str, Any], db: Any) -> None:
+def test_order_placed_published_ten_times_reserves_once_and_charges_once(
+    clean_stack: dict[str, Any], db: Any, service_log: Callable[[str], str]
+) -> None:
     _seed(db)
     order_id = _order_id()
     event = _placed(order_id, quantity=3)
 
-    _publish(clean_stack, event, times=10)  # ten messages, one event id
-    for consumer in ("inventory", "payments"):
-        ledger = db.collection("idempotency").document(f"{consumer}:{event.id}")
-        wait_for(lambda ledger=ledger: ledger.get().exists, what=f"{consumer} ledger entry")
+    message_ids = _publish(clean_stack, event, times=10)  # ten messages, one event id
+    for consumer in ("inventory", "payments"):  # every push answered: the nine duplicates have done what they do
+        wait_until_acknowledged(service_log, consumer, message_ids)
     wait_for(lambda: _all_sent(db, order_id, 2), what="both answers sent")
-    time.sleep(2)  # bounded: let the other nine pushes arrive; they must change nothing
 
     assert _stock(db) == (STOCK - 3, 3)
     assert len(_gateway(db, order_id, "charge")) == 1
@@ -182,19 +183,22 @@ def test_declined_token_is_answered_with_payment_declined(clean_stack: dict[str,
     assert _status(db, "payments", order_id) == "DECLINED"
 
 
-def test_cancel_after_reserve_releases_stock_once_and_refunds_once(clean_stack: dict[str, Any], db: Any) -> None:
+def test_cancel_after_reserve_releases_stock_once_and_refunds_once(
+    clean_stack: dict[str, Any], db: Any, service_log: Callable[[str], str]
+) -> None:
     _seed(db)
     order_id = _order_id()
     _publish(clean_stack, _placed(order_id))
     wait_for(lambda: _all_sent(db, order_id, 2), what="reserved and authorized")
 
     cancelled = _cancelled(order_id)
-    _publish(clean_stack, cancelled, times=3)  # one event, three messages
-    _publish(clean_stack, _cancelled(order_id))  # and a second cancellation with its own id
+    message_ids = _publish(clean_stack, cancelled, times=3)  # one event, three messages
+    message_ids += _publish(clean_stack, _cancelled(order_id))  # and a second cancellation with its own id
+    for consumer in ("inventory", "payments"):  # every push answered, the duplicates' included
+        wait_until_acknowledged(service_log, consumer, message_ids)
     wait_for(lambda: _status(db, "reservations", order_id) == "RELEASED", what="stock released")
     wait_for(lambda: _status(db, "payments", order_id) == "REFUNDED", what="payment refunded")
     entries = wait_for(lambda: _all_sent(db, order_id, 4), what="four answers sent")
-    time.sleep(2)  # bounded: the duplicates still in flight must change nothing
 
     assert _stock(db) == (STOCK, 0)
     (refund,) = _gateway(db, order_id, "refund")
@@ -233,15 +237,17 @@ def test_out_of_stock_order_is_rejected_naming_the_sku(clean_stack: dict[str, An
     assert _stock(db) == (STOCK, 0)
 
 
-def test_order_confirmed_published_ten_times_mails_once(clean_stack: dict[str, Any], db: Any) -> None:
+def test_order_confirmed_published_ten_times_mails_once(
+    clean_stack: dict[str, Any], db: Any, service_log: Callable[[str], str]
+) -> None:
     order_id = _order_id()
     data = {"order_id": order_id, "customer_id": "c", "email": "ana@example.com", "total": 2400, "currency": "EUR"}
     event = new_event(CATALOG, ORDER_CONFIRMED, data, source="//tests", subject=f"orders/{order_id}")
 
-    _publish(clean_stack, event, times=10)
+    message_ids = _publish(clean_stack, event, times=10)
     ledger = db.collection("idempotency").document(ledger_document_id("notifications", f"{event.id}:ana@example.com"))
     wait_for(lambda: ledger.get().exists and ledger.get().get("status") == "COMPLETED", what="mail sent")
-    time.sleep(2)  # bounded: the other nine pushes must send nothing
+    wait_until_acknowledged(service_log, "notifications", message_ids)  # the other nine pushes answered too
 
     sent = [doc.to_dict() for doc in db.collection("sent_mail").stream() if doc.get("order_id") == order_id]
     assert len(sent) == 1

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import math
 import random
-import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 import requests
 from google.cloud import pubsub_v1
 from sent_mail import Mailbox
-from waiting import wait_for
+from waiting import wait_for, wait_until_acknowledged
 
 from eventkit.catalog.telemetry import TELEMETRY_ALERT
 
@@ -43,22 +42,40 @@ def _iso(ts: datetime) -> str:
     return ts.isoformat().replace("+00:00", "Z")
 
 
-@pytest.fixture
-def alerts_subscription(clean_stack: dict[str, Any]) -> Iterator[str]:
-    """A pull subscription on telemetry-alerts, created before the test publishes anything."""
+def _tap(stack: dict[str, Any], topic: str) -> Iterator[str]:
+    """A pull subscription on ``topic``, created before the test publishes anything: what the topic carried."""
     subscriber = pubsub_v1.SubscriberClient()
-    name = f"projects/{clean_stack['project']}/subscriptions/test-alerts-{uuid.uuid4().hex[:8]}"
-    subscriber.create_subscription(name=name, topic=clean_stack["topics"]["telemetry-alerts"])
+    name = f"projects/{stack['project']}/subscriptions/test-{topic}-{uuid.uuid4().hex[:8]}"
+    subscriber.create_subscription(name=name, topic=stack["topics"][topic])
     yield name
     subscriber.delete_subscription(subscription=name)
 
 
+@pytest.fixture
+def alerts_subscription(clean_stack: dict[str, Any]) -> Iterator[str]:
+    yield from _tap(clean_stack, "telemetry-alerts")
+
+
+@pytest.fixture
+def readings_subscription(clean_stack: dict[str, Any]) -> Iterator[str]:
+    yield from _tap(clean_stack, "telemetry")
+
+
 def _pull(subscription: str) -> list[dict[str, Any]]:
+    """The messages waiting on ``subscription`` (acknowledged): ce-type, ce-subject, message id and data."""
     subscriber = pubsub_v1.SubscriberClient()
     response = subscriber.pull(subscription=subscription, max_messages=50, timeout=5, return_immediately=True)
     if response.received_messages:
         subscriber.acknowledge(subscription=subscription, ack_ids=[m.ack_id for m in response.received_messages])
-    return [{"type": m.message.attributes["ce-type"], **json.loads(m.message.data)} for m in response.received_messages]
+    return [
+        {
+            "type": m.message.attributes["ce-type"],
+            "subject": m.message.attributes.get("ce-subject"),
+            "message_id": m.message.message_id,
+            **json.loads(m.message.data),
+        }
+        for m in response.received_messages
+    ]
 
 
 @pytest.mark.compose
@@ -114,7 +131,12 @@ def test_thousand_shuffled_readings_with_duplicates_give_exact_window_statistics
 
 
 def test_crossing_a_threshold_and_returning_raises_exactly_two_alerts(
-    clean_stack: dict[str, Any], db: Any, alerts_subscription: str, mailbox: Mailbox
+    clean_stack: dict[str, Any],
+    db: Any,
+    alerts_subscription: str,
+    readings_subscription: str,
+    mailbox: Mailbox,
+    service_log: Callable[[str], str],
 ) -> None:
     device = f"dev-alert-{uuid.uuid4().hex[:6]}"
     db.collection("telemetry-thresholds").document(device).set({"metrics": {"temperature": {"above": 30}}})
@@ -135,32 +157,50 @@ def test_crossing_a_threshold_and_returning_raises_exactly_two_alerts(
     retried = {"device_id": device, "reading_id": "r3", "ts": _iso(start + timedelta(seconds=30))}
     assert _post(clean_stack, {**retried, "metrics": {"temperature": 35.0}}).status_code == 202
 
+    # Ten requests, ten events on the telemetry topic; analytics is done with the device once it has answered
+    # each of them: every alert it raised is then in the outbox, written with the reading that crossed.
+    readings: list[dict[str, Any]] = []
+    wait_for(
+        lambda: (
+            readings.extend(m for m in _pull(readings_subscription) if m["subject"] == device)
+            or len(readings) >= len(values) + 1
+        ),
+        seconds=30,
+        what="the device's ten readings events",
+    )
+    wait_until_acknowledged(service_log, "telemetry-analytics", [m["message_id"] for m in readings])
+    outbox = wait_for(lambda: _all_sent(db, device), seconds=30, what="the alerts published")
+    assert sorted(entry["event_type"] for entry in outbox) == [TELEMETRY_ALERT] * 2
+    published = {entry["message_id"] for entry in outbox}
     alerts: list[dict[str, Any]] = []
-    wait_for(lambda: alerts.extend(_pull(alerts_subscription)) or len(alerts) >= 2, seconds=30, what="two alerts")
-    quiet_until = time.monotonic() + 3  # a third alert, if any, would arrive within this bound
-    while time.monotonic() < quiet_until:
-        alerts.extend(_pull(alerts_subscription))
+    wait_for(
+        lambda: alerts.extend(_pull(alerts_subscription)) or {a["message_id"] for a in alerts} >= published,
+        seconds=30,
+        what="the two alerts pulled",
+    )
+    alerts.extend(_pull(alerts_subscription))  # anything published with them
 
     assert [(a["type"], a["state"], a["reading_id"], a["value"]) for a in alerts] == [
         (TELEMETRY_ALERT, "raised", "r2", 31.5),
         (TELEMETRY_ALERT, "cleared", "r7", 28.0),
     ]
     assert all(a["device_id"] == device and a["threshold"] == 30 for a in alerts)
-    outbox = [d.to_dict() for d in db.collection("outbox").stream() if d.get("event_type") == TELEMETRY_ALERT]
-    assert len(outbox) == 2
     assert _stats(clean_stack, device)["alerts"] == {"temperature": "normal"}
-    # ... and the notifications service mails each alert to the operators, once.
-    mails = wait_for(
-        lambda: len(_alert_mails(mailbox, device)) >= 2 and _alert_mails(mailbox, device),
-        seconds=20,
-        what="two alert mails",
-    )
-    time.sleep(1)  # bounded: a duplicate mail, if any, would land within this
-    assert sorted(mail["Subject"] for mail in _alert_mails(mailbox, device)) == [
+    # ... and the notifications service mails each alert to the operators, once: it has answered both.
+    wait_until_acknowledged(service_log, "notifications", published)
+    mails = _alert_mails(mailbox, device)
+    assert sorted(mail["Subject"] for mail in mails) == [
         f"Telemetry alert cleared: {device} temperature",
         f"Telemetry alert raised: {device} temperature",
     ]
     assert all(mail["To"] == "operations@example.com" for mail in mails)
+
+
+def _all_sent(db: Any, device: str) -> list[dict[str, Any]]:
+    """The device's outgoing events (its alerts, as the outbox holds them), once every one is published."""
+    entries = [d.to_dict() for d in db.collection("outbox").stream()]
+    mine = [entry for entry in entries if entry["attributes"].get("ce-subject") == device]
+    return mine if all(entry["sent"] for entry in mine) else []
 
 
 def _alert_mails(mailbox: Mailbox, device: str) -> list[Any]:

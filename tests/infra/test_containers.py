@@ -35,7 +35,7 @@ from container_checks import (
     service_build_args,
 )
 
-from stack.envnames import service_url_var
+from stack.envnames import bucket_var, service_url_var, topic_var
 from stack.ports import DEFAULT_PORT_BASE, PortLayout
 from stack.scheduler import parse_job
 from stack.services import service_env
@@ -337,6 +337,28 @@ def test_bootstrap_is_the_stack_bootstrap_with_every_push_endpoint(compose_servi
     for name in pushed_to:
         assert env.get(service_url_var(name)) == f"http://{name}:{CONTAINER_PORT}/", name
     assert bootstrap.get("restart") == "no"
+
+
+def test_compose_names_every_variable_by_the_env_name_rule(compose_services: dict) -> None:
+    """Each TOPIC_/BUCKET_/SERVICE_URL_ variable in docker-compose.yml, written out by hand, is the one rule's name
+    (eventkit.config.env_name) of a topology topic, bucket role or service, with that thing's value."""
+    by_rule = (
+        {topic_var(name): name for name in TOPOLOGY.topics}
+        | {bucket_var(role): bucket.name for role, bucket in TOPOLOGY.buckets.items()}
+        | {service_url_var(name): f"http://{name}:{CONTAINER_PORT}/" for name in TOPOLOGY.services}
+    )
+    written = {
+        (service, var): value
+        for service, spec in compose_services.items()
+        for var, value in (spec.get("environment") or {}).items()
+        if var.startswith(("TOPIC_", "BUCKET_", "SERVICE_URL_"))
+    }
+
+    assert {key: value for key, value in written.items() if by_rule.get(key[1]) != value} == {}
+    # the bootstrap names every service's endpoint, as `make up` gives the services theirs
+    assert {var for (service, var) in written if service == "bootstrap"} == {
+        service_url_var(name) for name in TOPOLOGY.services
+    }
 
 
 def test_scheduler_runs_every_topology_schedule(compose_services: dict) -> None:

@@ -6,15 +6,19 @@ and the topology locals: no provider needed) against a topology file, and compar
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 import pytest
-from infra_support import REPO, blocks, console_eval, expression, locals_defined, parse_dir
+from infra_support import REPO, blocks, console_eval, expression, locals_defined, named, parse_dir
 
+from eventkit.config import env_name
 from stack.envnames import env_var
+from stack.services import service_env
 from stack.topology import Topology, dead_letter_pull_name, parse_topology
 
 PROJECT = "shop-parity-1"
@@ -294,3 +298,110 @@ def test_the_image_converter_uses_a_thread_per_whole_vcpu(tmp_path: Path) -> Non
     assert four["service_env"]["images"]["IMAGE_THREADS"] == "4"
     assert "IMAGE_THREADS" not in milli["service_env"]["images"]  # the service then counts its CPUs itself
     assert {name for name, env in preset["service_env"].items() if "IMAGE_THREADS" in env} == {"images"}
+
+
+# --- the env-name rule ------------------------------------------------------------------------------------------------
+
+# Names the rule must treat as eventkit does, whether or not topology.yaml's own name rules let them through:
+# runs of separators, separators first or last, dots, digits first or inside, underscores, no letters at all,
+# non-ASCII text (Terraform keeps every string NFC-normalized: "e" + U+0301 is "é" to it).
+AWKWARD_NAMES = [
+    "order-events",
+    "order--events",
+    "order-_.events",
+    "-order-events",
+    "order-events-",
+    "__uploads__",
+    "raw_exports",
+    "v2.order..events",
+    "9lives",
+    "a1-2b.3",
+    "x~y+z%w",
+    "tab\tand space",
+    "---",
+    "",
+    "café-crème",
+    "e\u0301t\u00e9",
+]
+
+
+def terraform_env_names(tmp: Path, rules: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Each rule (the text of a ``{for name in local.env_named : name => ...}`` local) over AWKWARD_NAMES."""
+    names = json.dumps(AWKWARD_NAMES)  # a JSON list of strings is an HCL tuple of the same strings
+    return console_eval(
+        tmp,
+        {key: rule.replace("local.env_named", names) for key, rule in rules.items()},
+        topology_text=(REPO / "topology.yaml").read_text(),
+        variables={"project_id": PROJECT},
+    )
+
+
+def _python_env_names() -> dict[str, str]:
+    return {unicodedata.normalize("NFC", name): env_name(name) for name in AWKWARD_NAMES}
+
+
+def test_terraform_env_name_rule_is_eventkits_on_awkward_names(tmp_path: Path) -> None:
+    rule = expression(named({"topology.tf": parse_dir()["topology.tf"]}, "locals")["env_names"])
+    assert "local.env_named" in rule, rule
+    # Two rules that differ from it: the stack's old one (each character, no trim) and one without the trim.
+    per_character = '{for name in local.env_named : name => upper(replace(name, "/[^A-Za-z0-9]/", "_"))}'
+    untrimmed = '{for name in local.env_named : name => upper(replace(name, "/[^A-Za-z0-9]+/", "_"))}'
+
+    values = terraform_env_names(tmp_path, {"rule": rule, "per_character": per_character, "untrimmed": untrimmed})
+
+    assert len(_python_env_names()) == len(AWKWARD_NAMES)  # no two names are one to Terraform
+    assert values["rule"] == _python_env_names()
+    assert values["rule"]["v2.order..events"] == "V2_ORDER_EVENTS"
+    assert values["rule"]["-order-events"] == values["rule"]["order-events-"] == "ORDER_EVENTS"
+    # the check can fail: either broken rule names some awkward name differently
+    assert values["per_character"] != _python_env_names()
+    assert values["untrimmed"] != _python_env_names()
+
+
+AWKWARD_TOPOLOGY = textwrap.dedent(
+    """
+    services:
+      orders: {source: services/orders, target: api, signature_type: http, request_timeout_seconds: 30,
+               publishes: [order-events, v2.order..events-, audit~log+9]}
+      deadletters: {source: services/deadletters, target: handle_event, signature_type: http,
+                    request_timeout_seconds: 60}
+    topics:
+      order-events: {}
+      v2.order..events-: {}
+      audit~log+9: {}
+    subscriptions: {}
+    buckets:
+      uploads: {name: shop-uploads}
+      renditions: {name: shop-renditions}
+      raw__exports_: {name: shop-exports}
+    """
+)
+
+
+def test_terraform_and_the_stack_name_awkward_topics_and_roles_alike(tmp_path: Path) -> None:
+    topo = parse_topology(AWKWARD_TOPOLOGY, path=REPO / "topology.yaml")
+    grants = {"orders": {"buckets": {"uploads": "read", "raw__exports_": "write"}}}
+    _, values = evaluate(tmp_path, AWKWARD_TOPOLOGY, {"project_id": PROJECT, "service_settings": grants})
+    terraform = values["service_env"]["orders"]
+    stack = service_env(
+        topo.services["orders"],
+        topo,
+        project=PROJECT,
+        port=8080,
+        emulators=dict.fromkeys(("pubsub", "firestore", "storage", "smtp"), "127.0.0.1:1"),
+        base_env={},
+    )
+
+    assert {k: v for k, v in terraform.items() if k.startswith("TOPIC_")} == {
+        "TOPIC_ORDER_EVENTS": "order-events",
+        "TOPIC_V2_ORDER_EVENTS": "v2.order..events-",
+        "TOPIC_AUDIT_LOG_9": "audit~log+9",
+    }
+    assert {k: v for k, v in terraform.items() if k.startswith("BUCKET_")} == {
+        "BUCKET_UPLOADS": f"{PROJECT}-shop-uploads",
+        "BUCKET_RAW_EXPORTS": f"{PROJECT}-shop-exports",
+    }
+    # the stack gives every service every bucket; Terraform only those granted: the names agree where both are
+    assert {k for k in stack if k.startswith("TOPIC_")} == {k for k in terraform if k.startswith("TOPIC_")}
+    assert {k for k in terraform if k.startswith("BUCKET_")} <= {k for k in stack if k.startswith("BUCKET_")}
+    assert stack["BUCKET_RAW_EXPORTS"] == "shop-exports"

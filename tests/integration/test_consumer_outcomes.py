@@ -105,9 +105,11 @@ def test_malformed_delivery_is_acked_recorded_and_logged_as_error(
     assert response.json()["status"] == "rejected"
     failures = [doc.to_dict() for doc in consumer.db.collection("failures").stream()]
     assert len(failures) == 1
-    assert failures[0]["consumer"] == consumer.name
-    assert failures[0]["message_id"] == "poison-1"
-    assert failures[0]["reason"] == "malformed_delivery"
+    record = consumer.db.collection("failures").document(response.json()["failure_id"]).get().to_dict()
+    assert record["consumer"] == consumer.name
+    assert record["message_id"] == "poison-1"
+    assert record["reason"] == "malformed_delivery"
+    assert json.loads(record["payload"]["text"]) == body  # the delivery as sent: it could not be read
     errors = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"ERROR"' in line]
     assert any("not a CloudEvent" in entry["message"] for entry in errors), errors
 
@@ -148,6 +150,8 @@ def test_unknown_type_is_rejected_and_an_unrouted_known_type_is_ignored(
         "unknown_event_type",
     )
     assert len(list(consumer.db.collection("failures").stream())) == 1
+    record = consumer.db.collection("failures").document(unknown.json()["failure_id"]).get().to_dict()
+    assert (record["reason"], record["attributes"]["ce-type"]) == ("unknown_event_type", "shop.order.placed.v9")
 
 
 def test_failure_that_cannot_be_recorded_is_retried_not_lost(

@@ -56,7 +56,8 @@ def free_port() -> int:
 
 
 class ServedConsumer:
-    """An eventkit Consumer in this process behind a threaded HTTP server; counts pushes and answers.
+    """An eventkit Consumer in this process behind a threaded HTTP server; counts pushes (also per Pub/Sub message
+    id, in ``messages``) and answers, and keeps the ids of the messages it acknowledged (``acknowledged``).
 
     ``host``: the address to listen on, where the stack's Pub/Sub emulator can reach it (conftest's callback_host).
     """
@@ -64,7 +65,9 @@ class ServedConsumer:
     def __init__(self, consumer: Consumer, host: str = "127.0.0.1") -> None:
         self.consumer = consumer
         self.pushes = 0
+        self.messages: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
+        self.acknowledged: set[str] = set()
         self._lock = threading.Lock()
         app = flask.Flask(f"reliability-{consumer.name}")
         app.add_url_rule("/", "handle", self._handle, methods=["POST"])
@@ -73,11 +76,17 @@ class ServedConsumer:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def _handle(self) -> Any:
+        envelope = flask.request.get_json(silent=True)  # the body stays cached for the consumer
+        message = envelope.get("message") if isinstance(envelope, dict) else None
+        message_id = message.get("messageId") or message.get("message_id") if isinstance(message, dict) else None
         with self._lock:
             self.pushes += 1
+            self.messages[str(message_id)] += 1
         body, status, headers = self.consumer.handle(flask.request)
         with self._lock:
             self.statuses[status] += 1
+            if status < 300:  # Pub/Sub pushes this message no more
+                self.acknowledged.add(str(message_id))
         return body, status, headers
 
     def close(self) -> None:

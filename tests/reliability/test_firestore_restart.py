@@ -80,11 +80,12 @@ def test_firestore_restart_while_events_flow_loses_nothing_and_duplicates_nothin
     topic = create_topic(project, name)
     events = [new_event(CATALOG, ORDER_PLACED, ORDER, source="//tests/reliability") for _ in range(EVENTS)]
     publisher = pubsub_v1.PublisherClient()
+    message_ids: list[str] = []
 
     def publish_steadily() -> None:
         for event in events:
             data, attributes = encode_for_pubsub(event)
-            publisher.publish(topic, data, **attributes).result(timeout=30)
+            message_ids.append(publisher.publish(topic, data, **attributes).result(timeout=30))
             time.sleep(PUBLISH_SECONDS / EVENTS)
 
     effects = db.collection("effects")
@@ -110,6 +111,8 @@ def test_firestore_restart_while_events_flow_loses_nothing_and_duplicates_nothin
             flow.join(timeout=60)
             assert not flow.is_alive(), "publishing did not finish"
             wait_for(lambda: effects.count().get()[0][0].value == EVENTS, 120, f"all {EVENTS} effects")
+            # Every message acknowledged: no redelivery is still to come that could count an effect twice.
+            wait_for(lambda: server.acknowledged >= set(message_ids), 120, f"all {EVENTS} messages acknowledged")
             counts = [snapshot.get("count") for snapshot in effects.stream()]
         finally:
             delete_subscription(subscription)

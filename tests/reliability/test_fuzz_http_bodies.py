@@ -6,7 +6,8 @@ a topic of its own that nothing reads, so the stack's services never see the fuz
 - ``POST /orders`` (orders API): 201, or a 4xx with ``{"error": {"code", "message"}}``;
 - ``POST /telemetry`` (telemetry ingest): 202, or a 4xx with the same error shape;
 - an eventkit consumer (every push/Eventarc endpoint) and the dead-letter recorder: 200 — processed, ignored,
-  or rejected AND recorded as a permanent failure in ``failures``.
+  or rejected AND recorded as a permanent failure in ``failures``: the record the answer names (``failure_id``)
+  holds this very body (or its message's data), its reason and error.
 
 The delivery parser itself is fuzzed without I/O in tests/unit/test_delivery.py.
 """
@@ -14,6 +15,8 @@ The delivery parser itself is fuzzed without I/O in tests/unit/test_delivery.py.
 from __future__ import annotations
 
 import base64
+import binascii
+import contextlib
 import json
 import os
 import uuid
@@ -30,7 +33,13 @@ from service_main import load_main
 from eventkit import Consumer, DomainEvent, HandlerContext, Service
 from eventkit.catalog import CATALOG, ORDER_PLACED
 from eventkit.events import encode_for_pubsub, new_event
-from eventkit.failures import FAILURES_COLLECTION
+from eventkit.failures import (
+    FAILURES_COLLECTION,
+    KIND_DEAD_LETTER,
+    KIND_PERMANENT_FAILURE,
+    MAX_STORED_BYTES,
+    stored_payload,
+)
 from orders.api_routes import OrdersApi
 
 FUZZ = settings(
@@ -218,12 +227,64 @@ def consumer(environment: None, stack: dict[str, Any]) -> Consumer:
     return runtime
 
 
-def _assert_acked_and_recorded(response: Any, db: Any) -> None:
+def _sent_message(sent: bytes) -> dict[str, Any]:
+    """The ``message`` object of a sent push body, if it has one."""
+    try:
+        envelope = json.loads(sent)
+    except ValueError:
+        return {}
+    message = envelope.get("message") if isinstance(envelope, dict) else None
+    return message if isinstance(message, dict) else {}
+
+
+def _sent_payloads(sent: bytes) -> list[bytes]:
+    """What a record of this body may store as its payload: the body itself (unreadable), or its message's data,
+    base64-decoded as Pub/Sub sends it (or URL-safe, which eventkit also reads)."""
+    candidates = [sent]
+    data = _sent_message(sent).get("data")
+    if data is None or data == "":  # a message without data
+        candidates.append(b"")
+    elif isinstance(data, str):
+        for decode in (
+            lambda: base64.b64decode(data, validate=True),
+            lambda: base64.b64decode(data + "=" * (-len(data) % 4), altchars=b"-_", validate=True),
+        ):
+            with contextlib.suppress(binascii.Error, ValueError):
+                candidates.append(decode())
+    return candidates
+
+
+def _assert_holds_the_payload(record: dict[str, Any], sent: bytes) -> None:
+    """The record's payload is one of this body's forms, whole or cut at MAX_STORED_BYTES."""
+    payloads = [p for p in _sent_payloads(sent) if record["payload_bytes"] == len(p)]
+    assert any(stored_payload(record) == p[:MAX_STORED_BYTES] for p in payloads), (record["payload"], sent[:200])
+    assert record["payload_truncated"] == (record["payload_bytes"] > MAX_STORED_BYTES)
+
+
+def _sent_message_ids(sent: bytes) -> set[str]:
+    message = _sent_message(sent)
+    return {value for value in (message.get("messageId"), message.get("message_id")) if isinstance(value, str)}
+
+
+def _assert_records_the_rejection(db: Any, answer: dict[str, Any], sent: bytes, consumer: str) -> None:
+    """The failure record the answer names is this delivery's: its consumer, reason, error, body and headers."""
+    assert answer["reason"]
+    snapshot = db.collection(FAILURES_COLLECTION).document(answer["failure_id"]).get()
+    assert snapshot.exists, f"the rejection's failure record {answer['failure_id']} does not exist"
+    record = snapshot.to_dict()
+    assert (record["kind"], record["consumer"], record["status"]) == (KIND_PERMANENT_FAILURE, consumer, "new")
+    assert (record["reason"], record["error"]) == (answer["reason"], answer["message"][:2000])
+    _assert_holds_the_payload(record, sent)
+    assert record["message_id"] is None or record["message_id"] in _sent_message_ids(sent)
+    assert record["headers"]["content-type"] == "application/json"
+    assert record["headers"].get("content-length", "0") == str(len(sent))  # no header for an empty body
+
+
+def _assert_acked_and_recorded(response: Any, consumer: Consumer, sent: bytes) -> None:
     assert response.status_code == 200, response.get_data(as_text=True)
     answer = response.get_json()
     if answer["status"] == "rejected":
-        assert answer["reason"]
-        assert db.collection(FAILURES_COLLECTION).limit(1).get(), "a rejection must leave a failure record"
+        _assert_records_the_rejection(consumer.db, answer, sent, consumer.name)
 
 
 @pytest.mark.timeout(240)
@@ -232,7 +293,7 @@ def _assert_acked_and_recorded(response: Any, db: Any) -> None:
 def test_consumer_answers_200_and_records_every_rejection(consumer: Consumer, body: Any, raw: bytes | None) -> None:
     data = raw if raw is not None else json.dumps(body).encode()
     response = _client(consumer.handle).post("/", data=data, headers={"Content-Type": "application/json"})
-    _assert_acked_and_recorded(response, consumer.db)
+    _assert_acked_and_recorded(response, consumer, data)
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +312,15 @@ def test_dead_letter_recorder_answers_200_and_records_everything(
     assert response.status_code == 200, response.get_data(as_text=True)
     answer = response.get_json()
     assert answer["status"] in {"recorded", "duplicate", "dead_lettered_again", "rejected"}
-    if answer["status"] != "rejected":
-        assert consumer.db.collection(FAILURES_COLLECTION).document(answer["record_id"]).get().exists
-    else:
-        assert consumer.db.collection(FAILURES_COLLECTION).limit(1).get()
+    if answer["status"] == "rejected":
+        _assert_records_the_rejection(consumer.db, answer, data, "deadletters")
+        return
+    snapshot = consumer.db.collection(FAILURES_COLLECTION).document(answer["record_id"]).get()
+    assert snapshot.exists, f"the dead letter's record {answer['record_id']} does not exist"
+    record = snapshot.to_dict()
+    assert record["kind"] == KIND_DEAD_LETTER
+    assert _sent_message_ids(data) & set(record["message_ids"]), "the record does not list this message"
+    if answer["status"] != "duplicate":  # recorded now, or counted again: this message is the record's latest
+        assert record["message_id"] in _sent_message_ids(data)
+    if answer["status"] == "recorded":  # a new record: this message's data
+        _assert_holds_the_payload(record, data)

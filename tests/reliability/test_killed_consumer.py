@@ -23,6 +23,7 @@ from reliability_support import (
     wait_for,
     wait_until_wipeable,
 )
+from waiting import acknowledged
 
 from eventkit.catalog import CATALOG, ORDER_PLACED
 from eventkit.events import encode_for_pubsub, new_event
@@ -51,7 +52,7 @@ def test_consumer_killed_mid_handler_gets_the_redelivery_and_the_effect_happens_
     effect = db.collection("effects").document(event.id)
     try:
         worker.start(hang=moment)
-        pubsub_v1.PublisherClient().publish(topic, data, **attributes).result(timeout=30)
+        message_id = pubsub_v1.PublisherClient().publish(topic, data, **attributes).result(timeout=30)
         wait_for(lambda: len(list(attempts.stream())) == 1, 30, "the first delivery inside the handler")
         if moment == "after":
             wait_for(lambda: effect.get().exists, 30, "the first delivery's commit")
@@ -63,6 +64,8 @@ def test_consumer_killed_mid_handler_gets_the_redelivery_and_the_effect_happens_
 
         wait_for(lambda: len(list(attempts.stream())) >= 2, 60, "the redelivery to the restarted consumer")
         wait_for(lambda: effect.get().exists, 30, "the effect")
+        # The successor answered the redelivery (the killed process never answered): its effect, if any, is in.
+        wait_for(lambda: acknowledged(worker.log.read_text(), [message_id]), 60, "the redelivery acknowledged")
         pids = {snapshot.get("pid") for snapshot in attempts.stream()}
         assert len(pids) == 2  # the killed process and its successor each got the message
         assert effect.get().get("count") == 1

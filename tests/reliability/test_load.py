@@ -21,6 +21,7 @@ from reliability_support import (
     unique,
     wait_for,
 )
+from waiting import acknowledged
 
 from eventkit.catalog import CATALOG, ORDER_PLACED
 from eventkit.events import encode_for_pubsub, new_event
@@ -54,11 +55,17 @@ def test_load_run_processes_every_event_exactly_once(
         publisher = pubsub_v1.PublisherClient()
         began = time.monotonic()
         futures = [publisher.publish(topic, data, **attributes) for data, attributes in messages]
-        for future in futures:
-            future.result(timeout=60)
+        message_ids = {future.result(timeout=60) for future in futures}
         published_in = time.monotonic() - began
         wait_for(lambda: effects.count().get()[0][0].value == EVENTS, DEADLINE_SECONDS, f"{EVENTS} effects", poll=1)
         elapsed = time.monotonic() - began
+        # Every message acknowledged: no redelivery is still to come that could count an effect twice.
+        wait_for(
+            lambda: acknowledged(worker.log.read_text(), message_ids) == message_ids,
+            DEADLINE_SECONDS,
+            f"all {EVENTS} messages acknowledged",
+            poll=1,
+        )
         counts = [snapshot.get("count") for snapshot in effects.stream()]
     finally:
         delete_subscription(subscription)

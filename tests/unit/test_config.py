@@ -6,6 +6,7 @@ import pytest
 
 from eventkit.config import Config, env_name
 from eventkit.errors import ConfigError
+from stack.envnames import bucket_var, service_url_var, topic_var
 
 BASE = {"GOOGLE_CLOUD_PROJECT": "p", "K_SERVICE": "inventory"}
 
@@ -51,3 +52,26 @@ def test_asking_for_an_unconfigured_topic_names_its_variable() -> None:
 def test_env_name_turns_names_into_variable_suffixes() -> None:
     assert env_name("order-events") == "ORDER_EVENTS"
     assert env_name("inventory-order-events-dead-letter") == "INVENTORY_ORDER_EVENTS_DEAD_LETTER"
+
+
+@pytest.mark.parametrize(
+    ("name", "suffix"),
+    [
+        ("order--events", "ORDER_EVENTS"),  # a run of separators is one "_"
+        ("v2.order..events", "V2_ORDER_EVENTS"),  # dots are separators; digits stay
+        ("-order-events-", "ORDER_EVENTS"),  # no leading or trailing "_"
+        ("__raw_exports__", "RAW_EXPORTS"),
+        ("9lives", "9LIVES"),
+        ("x~y+z%w", "X_Y_Z_W"),
+        ("e\u0301t\u00e9", "T"),  # non-ASCII letters are separators, after NFC (as Terraform keeps strings)
+        ("---", ""),
+    ],
+)
+def test_env_name_collapses_trims_and_upper_cases_awkward_names(name: str, suffix: str) -> None:
+    assert env_name(name) == suffix
+
+
+def test_the_stack_names_variables_by_eventkits_rule() -> None:
+    assert topic_var("v2.order..events-") == f"TOPIC_{env_name('v2.order..events-')}" == "TOPIC_V2_ORDER_EVENTS"
+    assert bucket_var("raw__exports_") == "BUCKET_RAW_EXPORTS"
+    assert service_url_var("order-saga") == "SERVICE_URL_ORDER_SAGA"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -28,8 +29,15 @@ DEFAULT_MAX_DELIVERY_BYTES = 14 * 1024 * 1024
 
 
 def env_name(logical: str) -> str:
-    """``order-events`` -> ``ORDER_EVENTS``: the suffix of its ``TOPIC_`` / ``BUCKET_`` variable."""
-    return re.sub(r"[^A-Za-z0-9]+", "_", logical).strip("_").upper()
+    """``order-events`` -> ``ORDER_EVENTS``: the suffix of its ``TOPIC_`` / ``BUCKET_`` / ``SERVICE_URL_`` variable.
+
+    The project's one env-name rule: every run of characters other than ``A-Z a-z 0-9`` becomes one ``_``, a
+    leading or trailing ``_`` goes, and the rest is upper-cased (``v2.order--events_`` -> ``V2_ORDER_EVENTS``).
+    The stack (stack/envnames.py) calls this; Terraform writes it as
+    ``upper(trim(replace(name, "/[^A-Za-z0-9]+/", "_"), "_"))`` (terraform/topology.tf, ``local.env_names``), on
+    NFC-normalized text as Terraform keeps every string, hence the normalization here.
+    """
+    return re.sub(r"[^A-Za-z0-9]+", "_", unicodedata.normalize("NFC", logical)).strip("_").upper()
 
 
 @dataclass(frozen=True)
