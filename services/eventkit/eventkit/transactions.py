@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -86,12 +87,17 @@ def run_read_write(
 _CLIENT_NAMES = ("_firestore_api", "_database_string", "_rpc_metadata")
 _TRANSACTION_NAMES = ("_client", "_write_pbs", "_commit", "_rollback", "_id", "in_progress")
 _supported: dict[type, bool] = {}
+_checking = threading.Lock()
 
 
 def read_begun_supported(client: Any) -> bool:
     """Whether this client type still has the private names the read-begun transaction needs (checked once)."""
     kind = type(client)
-    if kind not in _supported:
+    if kind in _supported:
+        return _supported[kind]
+    with _checking:
+        if kind in _supported:  # another thread checked meanwhile
+            return _supported[kind]
         try:
             from google.cloud.firestore_v1.base_client import _parse_batch_get  # noqa: F401
 
