@@ -121,7 +121,7 @@ def main() -> int:
         requests: dict[str, Any] = {}
         for run in range(args.runs):  # interleaved: a slow spell of the shared machine hits bare and services alike
             for name, source, target, env in candidates:
-                kind = "bare" if target.startswith("bare") else name
+                kind = "bare" if target.startswith("bare") else name.removesuffix(" [baseline]")
                 request = requests[name] = first_request(kind, stack["project"], buckets)
                 served = serve(target, source, env, log=log_dir / f"{name.replace(' ', '_')}-{run}.log")
                 try:

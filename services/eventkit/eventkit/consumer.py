@@ -36,7 +36,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from eventkit.catalog import CATALOG
 from eventkit.context import HandlerContext
 from eventkit.delivery import Delivery, read_delivery
 from eventkit.errors import MalformedDeliveryError, PermanentError
@@ -73,7 +72,7 @@ class Consumer(Service):
         *,
         topics: Iterable[str] = (),
         buckets: Iterable[str] = (),
-        catalog: EventCatalog = CATALOG,
+        catalog: EventCatalog | None = None,
         environ: Mapping[str, str] | None = None,
         stores: Stores | None = None,
     ) -> None:

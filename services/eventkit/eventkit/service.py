@@ -22,22 +22,23 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eventkit.catalog import CATALOG
 from eventkit.clients import firestore_client, storage_client
 from eventkit.config import Config
 from eventkit.errors import PayloadTooLargeError, PermanentError
-from eventkit.events import DomainEvent, EventCatalog
 from eventkit.failures import FailedDelivery, FailureRecorder
 from eventkit.http_api import ApiError, Response
-from eventkit.idempotency import FirestoreLedger, Ledger
-from eventkit.outbox import Outbox, StagedEvent, SweepResult
 from eventkit.outcome import Outcome, Status
-from eventkit.publish import Publisher
 from eventkit.readiness import readiness_answer
 from eventkit.structured_log import log_context, setup_logging
 from eventkit.trace import trace_from_headers
+
+if TYPE_CHECKING:
+    from eventkit.events import DomainEvent, EventCatalog
+    from eventkit.idempotency import Ledger
+    from eventkit.outbox import Outbox, StagedEvent, SweepResult
+    from eventkit.publish import Publisher
 
 log = logging.getLogger("eventkit.service")
 JSON = {"Content-Type": "application/json"}
@@ -60,17 +61,28 @@ class Service:
         *,
         topics: Iterable[str] = (),
         buckets: Iterable[str] = (),
-        catalog: EventCatalog = CATALOG,
+        catalog: EventCatalog | None = None,
         environ: Mapping[str, str] | None = None,
         stores: Stores | None = None,
     ) -> None:
+        """``catalog``: the event types this service knows (default: the shop's, ``eventkit.catalog.CATALOG``).
+        The stores, the outbox and the event machinery are imported on first use: a service that never publishes
+        (the dead-letter recorder) does not pay for them at start-up."""
         # Checked here, at start-up: a missing variable stops the process with a message naming it.
         self.config = Config.from_env(service=name, topics=topics, buckets=buckets, environ=environ)
         self.name = name
-        self.catalog = catalog
+        self._catalog = catalog
         self._stores = stores
         self._requests = InFlight()  # requests being answered; the outbox batches its marks while there are others
         setup_logging(self.config.service, self.config.project)
+
+    @cached_property
+    def catalog(self) -> EventCatalog:
+        if self._catalog is not None:
+            return self._catalog
+        from eventkit.catalog import CATALOG
+
+        return CATALOG
 
     # --- clients and stores ------------------------------------------------------------------------------------
 
@@ -86,6 +98,8 @@ class Service:
     def ledger(self) -> Ledger:
         if self._stores:
             return self._stores.ledger
+        from eventkit.idempotency import FirestoreLedger
+
         return FirestoreLedger(self.db, ttl=timedelta(days=self.config.ledger_ttl_days))
 
     @cached_property
@@ -94,10 +108,16 @@ class Service:
 
     @cached_property
     def outbox(self) -> Outbox:
-        return self._stores.outbox if self._stores else Outbox(self.db, batch_marks=self._requests.others)
+        if self._stores:
+            return self._stores.outbox
+        from eventkit.outbox import Outbox
+
+        return Outbox(self.db, batch_marks=self._requests.others)
 
     @cached_property
     def publisher(self) -> Publisher:
+        from eventkit.publish import Publisher
+
         return Publisher(self.config, self.catalog)
 
     # --- events ---------------------------------------------------------------------------------------------------
