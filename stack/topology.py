@@ -22,7 +22,7 @@ topic ``T`` gets a pull subscription named ``T-pull``, so dead letters are kept 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from stack.envnames import bucket_var, service_url_var, topic_var
 from stack.errors import TopologyError
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "topology.yaml"
@@ -187,6 +188,9 @@ def _build(data: dict[str, Any], path: Path) -> Topology:
         name: _schedule(name, raw, services)
         for name, raw in _named(data.get("schedules") or {}, "schedules", _RESOURCE_ID)
     }
+    _distinct_variables("topics", topics, topic_var)
+    _distinct_variables("services", services, service_url_var)
+    _distinct_variables("buckets", buckets, bucket_var)
     return Topology(
         path=path,
         services=MappingProxyType(services),
@@ -196,6 +200,17 @@ def _build(data: dict[str, Any], path: Path) -> Topology:
         dead_letter_pulls=pulls,
         schedules=MappingProxyType(schedules),
     )
+
+
+def _distinct_variables(section: str, names: Iterable[str], variable: Callable[[str], str]) -> None:
+    """Two names whose environment variables are spelled alike (``order-events``, ``order_events``) would give a
+    service one of them silently (and Terraform's merge would keep one): refuse them here."""
+    owners: dict[str, str] = {}
+    for name in names:
+        var = variable(name)
+        if var in owners:
+            raise TopologyError(f"{section}.{name}: its variable {var} is also {section}.{owners[var]}'s; rename one")
+        owners[var] = name
 
 
 def _schedule(name: str, raw: Any, services: Mapping[str, Service]) -> Schedule:

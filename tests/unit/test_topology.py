@@ -238,6 +238,16 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
         lambda d: d["subscriptions"].update({"bus-dead-letter-pull": d["subscriptions"]["svc-bus"]}),
         "subscriptions.bus-dead-letter-pull: name is reserved for the pull subscription",
     ),
+    (
+        "two topics, one variable",
+        lambda d: d["topics"].update({"bus-events": {}, "bus_events": {}}),
+        "topics.bus_events: its variable TOPIC_BUS_EVENTS is also topics.bus-events's",
+    ),
+    (
+        "two services, one variable",
+        lambda d: d["services"].update({"a-svc": d["services"]["svc"], "a--svc": d["services"]["svc"]}),
+        "services.a--svc: its variable SERVICE_URL_A_SVC is also services.a-svc's",
+    ),
     ("no topics section", lambda d: d.pop("topics"), "topics: missing"),
     ("unknown top-level key", lambda d: d.update(queues={}), "queues: unknown key"),
 ]
