@@ -36,7 +36,7 @@ def record_dead_letter(request: Any) -> tuple[str, int, dict[str, str]]:
         body = service.read_body(request)
         dead_letter = read_dead_letter(body, service.config.project)
     except PermanentError as error:  # not a push delivery: recorded as a permanent failure, acknowledged
-        return service.answer(service.reject_unread(error, body, headers, SERVICE))
+        return service.answer(service.reject_unread(error, body, headers))
     try:
         outcome = record(service.db, dead_letter, source_topic(dead_letter.source_subscription))
     except Exception as exc:  # Firestore unavailable: Pub/Sub redelivers, nothing is lost

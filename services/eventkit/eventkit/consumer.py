@@ -45,7 +45,7 @@ from eventkit.http_api import Response
 from eventkit.idempotency import Once
 from eventkit.keyed_locks import KeyedLocks
 from eventkit.outcome import Outcome, Status, classify
-from eventkit.service import Service, Stores, answer
+from eventkit.service import Service, Stores
 from eventkit.structured_log import bind, bind_trace
 
 log = logging.getLogger("eventkit.consumer")
@@ -109,13 +109,13 @@ class Consumer(Service):
 
     def _answer(self, request: Any) -> Response:
         outcome, key = self._receive(request, dict(request.headers))
-        return answer(outcome, key=key)
+        return self.answer(outcome, key=key)
 
     def _receive(self, request: Any, headers: dict[str, str]) -> tuple[Outcome, str | None]:
         try:
             body = self.read_body(request)
         except PermanentError as error:
-            return self.reject_unread(error, b"", headers, self.name), None
+            return self.reject_unread(error, b"", headers), None
         try:
             delivery = read_delivery(headers, body, self.catalog, max_bytes=self.config.max_delivery_bytes)
         except Exception as exc:  # the same bytes fail the same way on redelivery: permanent
@@ -124,7 +124,7 @@ class Consumer(Service):
                 if isinstance(exc, PermanentError)
                 else MalformedDeliveryError(f"unreadable delivery ({type(exc).__name__}: {exc})")
             )
-            return self.reject_unread(error, body, headers, self.name), None
+            return self.reject_unread(error, body, headers), None
         bind_trace(delivery.trace)
         bind(
             event_id=delivery.event.id if delivery.event else None,

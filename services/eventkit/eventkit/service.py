@@ -199,24 +199,19 @@ class Service:
 
     @staticmethod
     def answer(outcome: Outcome, **fields: Any) -> Response:
-        """A push endpoint's JSON answer for ``outcome`` (see :func:`answer`)."""
-        return answer(outcome, **fields)
+        """A push endpoint's JSON answer: the outcome's status (and reason, message, failure record) and HTTP code."""
+        body: dict[str, Any] = {"status": outcome.status.value, **fields}
+        if outcome.reason:
+            body["reason"] = outcome.reason
+        if outcome.message and outcome.status is not Status.ERROR:
+            body["message"] = outcome.message
+        if outcome.failure_id:
+            body["failure_id"] = outcome.failure_id
+        return json.dumps(body), outcome.http_status, dict(JSON)
 
-    def reject_unread(self, error: PermanentError, body: bytes, headers: Mapping[str, str], scope: str) -> Outcome:
+    def reject_unread(self, error: PermanentError, body: bytes, headers: Mapping[str, str]) -> Outcome:
         """:meth:`reject` for a body that could not be read: whatever envelope fields it still has are kept."""
-        return self.reject(FailedDelivery.unparsed(scope, error.reason, str(error), body, headers))
-
-
-def answer(outcome: Outcome, **fields: Any) -> Response:
-    """A push endpoint's JSON answer: the outcome's status (and reason, message, failure record) and HTTP code."""
-    body: dict[str, Any] = {"status": outcome.status.value, **fields}
-    if outcome.reason:
-        body["reason"] = outcome.reason
-    if outcome.message and outcome.status is not Status.ERROR:
-        body["message"] = outcome.message
-    if outcome.failure_id:
-        body["failure_id"] = outcome.failure_id
-    return json.dumps(body), outcome.http_status, dict(JSON)
+        return self.reject(FailedDelivery.unparsed(self.name, error.reason, str(error), body, headers))
 
 
 class InFlight:
