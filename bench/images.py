@@ -99,14 +99,15 @@ def make_photos(workdir: Path, sizes: list[int]) -> tuple[list[Path], Path]:
 def worker(tool: str, out_dir: Path, files: list[Path], repeat: int) -> None:
     if tool in ("pipeline", "pipeline, 1 thread"):
         from images.imaging import convert
-        from images.renditions import RenditionSpec
+        from images.renditions import Encoding, RenditionSpec
 
         specs = tuple(RenditionSpec(label, edge) for label, edge in EDGES.items())
         threads = 1 if tool == "pipeline, 1 thread" else None  # None: the service's default
 
         def run(path: Path) -> None:
             with path.open("rb") as fp:
-                converted = convert(fp, specs, quality=QUALITY, threads=threads)
+                encoding = Encoding(formats=("JPEG",), jpeg_quality=QUALITY)
+                converted = convert(fp, specs, encoding=encoding, threads=threads)
             for rendition in converted.renditions:
                 (out_dir / f"{path.stem}-{rendition.label}.jpg").write_bytes(rendition.data)
 

@@ -2,9 +2,14 @@
 
 Flow: an object finalized in the uploads bucket (Eventarc or a Cloud Storage notification, read by eventkit)
 → screen its metadata (images/upload_checks.py: own output? empty? too large?) → skip a version already
-handled or superseded → stream the upload → Pillow pipeline (images/imaging.py) → write each rendition only if
-absent (images/image_storage.py) → the Firestore record and the ``ImageProcessed`` / ``ImageRejected`` event in
-one transaction with the ledger entry (images/image_records.py).
+handled under the current settings, or superseded → stream the upload → Pillow pipeline (images/imaging.py): each
+size in each format → write each rendition only if absent or made under other settings, then delete what the
+settings no longer make (images/image_storage.py) → the Firestore record and the ``ImageProcessed`` /
+``ImageRejected`` event in one transaction with the ledger entry (images/image_records.py), once per version and
+settings fingerprint (``spec``).
+
+The backfill (``python -m images.backfill``) re-renders versions recorded under other settings by sending their
+notifications through this same path.
 
 A permanent problem (empty, too large, a bomb, truncated, corrupt, not an image) is recorded as a rejection with
 its reason and announced once; the delivery is acknowledged, and nothing is written to the renditions bucket.
@@ -18,9 +23,17 @@ from typing import Any
 
 from eventkit import FINALIZED_TYPE, Consumer, HandlerContext, ObjectFinalized
 from eventkit.catalog.images import IMAGE_PROCESSED, IMAGE_REJECTED, ImageProcessed, ImageRejected, Rendition
-from images.image_records import IMAGE_SOURCES, IMAGES, image_record, record_id, source_id, source_record
+from images.image_records import (
+    IMAGE_SOURCES,
+    IMAGES,
+    image_record,
+    is_current,
+    record_id,
+    source_id,
+    source_record,
+)
 from images.image_settings import ImageSettings
-from images.image_storage import NewerSourceError, download, object_info, write_rendition
+from images.image_storage import NewerSourceError, delete_leftovers, download, object_info, write_rendition
 from images.imaging import convert
 from images.rejections import ImageRejectedError
 from images.renditions import rendition_name, source_uri
@@ -31,6 +44,7 @@ IMAGE_EVENTS = "image-events"
 log = logging.getLogger("images")
 consumer = Consumer("images", topics=[IMAGE_EVENTS], buckets=["uploads", "renditions"])
 settings = ImageSettings.from_env()
+SPEC = settings.spec  # the fingerprint every record and rendition made here carries
 
 
 @consumer.on(FINALIZED_TYPE, exactly_once=False)  # effects guarded here: renditions "only if absent", then one tx
@@ -65,8 +79,7 @@ def make_renditions(obj: ObjectFinalized, ctx: HandlerContext) -> None:
             converted = convert(
                 source,
                 settings.specs,
-                quality=settings.quality,
-                transparent_format=settings.transparent_format,
+                encoding=settings.encoding,
                 max_pixels=settings.max_pixels,
                 threads=settings.threads,
             )
@@ -86,7 +99,7 @@ def make_renditions(obj: ObjectFinalized, ctx: HandlerContext) -> None:
                 content_type=rendition.content_type,
                 cache_control=settings.cache_control,
                 metadata=rendition_metadata(
-                    source_uri(obj.bucket, obj.name, obj.generation), obj.generation, rendition.label
+                    source_uri(obj.bucket, obj.name, obj.generation), obj.generation, rendition.label, SPEC
                 ),
                 source_generation=obj.generation,
             )
@@ -97,6 +110,7 @@ def make_renditions(obj: ObjectFinalized, ctx: HandlerContext) -> None:
             written.append(
                 Rendition(
                     label=rendition.label,
+                    format=rendition.format.lower(),  # type: ignore[arg-type]
                     bucket=renditions_bucket,
                     name=name,
                     width=rendition.width,
@@ -107,6 +121,16 @@ def make_renditions(obj: ObjectFinalized, ctx: HandlerContext) -> None:
             )
     except NewerSourceError as exc:
         return _skip("superseded", obj, str(exc))
+    # Before the record: a redelivery after a failed delete finds the record not yet written and deletes again.
+    for name in delete_leftovers(
+        storage,
+        renditions_bucket,
+        source_bucket=obj.bucket,
+        source_name=obj.name,
+        source_generation=obj.generation,
+        keep={rendition.name for rendition in written},
+    ):
+        log.info("rendition deleted", extra={"fields": {"rendition": name, "source": obj.key, "spec": SPEC}})
 
     processed = ImageProcessed(
         bucket=obj.bucket,
@@ -116,8 +140,9 @@ def make_renditions(obj: ObjectFinalized, ctx: HandlerContext) -> None:
         width=converted.width,
         height=converted.height,
         renditions=written,
+        spec=SPEC,
     )
-    ctx.transact(lambda c: _record(c, processed, IMAGE_PROCESSED))
+    ctx.transact(lambda c: _record(c, processed, IMAGE_PROCESSED), key=_once_key(obj))
 
 
 def _reject(ctx: HandlerContext, obj: ObjectFinalized, rejection: ImageRejectedError) -> None:
@@ -125,19 +150,22 @@ def _reject(ctx: HandlerContext, obj: ObjectFinalized, rejection: ImageRejectedE
     rejected = ImageRejected(
         bucket=obj.bucket, name=obj.name, generation=obj.generation, reason=rejection.reason, detail=rejection.detail
     )
-    once = ctx.transact(lambda c: _record(c, rejected, IMAGE_REJECTED))
+    once = ctx.transact(lambda c: _record(c, rejected, IMAGE_REJECTED), key=_once_key(obj))
     if not once.duplicate and once.result:
         raise rejection  # PermanentError: 200, an ERROR log line and a failure record, never a retry
 
 
 def _record(c: HandlerContext, outcome: ImageProcessed | ImageRejected, event_type: str) -> bool:
-    """In the ledger's transaction: the record, the source's newest generation, and the event (outbox)."""
+    """In the ledger's transaction: the record, the source's newest generation, and the event (outbox); nothing
+    when a newer version was recorded, or this one already under these settings (another delivery, another key)."""
     tx, now = c.transaction, datetime.now(UTC)
     source_ref = c.db.collection(IMAGE_SOURCES).document(source_id(outcome.bucket, outcome.name))
-    latest = source_ref.get(transaction=tx)
+    record_ref = c.db.collection(IMAGES).document(record_id(outcome.bucket, outcome.name, outcome.generation))
+    latest, existing = c.get_all([source_ref, record_ref])
     if is_stale(outcome.generation, latest.get("generation") if latest.exists else None):
         return False
-    record_ref = c.db.collection(IMAGES).document(record_id(outcome.bucket, outcome.name, outcome.generation))
+    if is_current(existing.to_dict() if existing.exists else None, SPEC):
+        return False
     tx.set(record_ref, image_record(outcome, now))
     tx.set(source_ref, source_record(outcome, now))
     c.emit(IMAGE_EVENTS, event_type, outcome, subject=outcome.name)
@@ -145,15 +173,20 @@ def _record(c: HandlerContext, outcome: ImageProcessed | ImageRejected, event_ty
 
 
 def _already_handled(ctx: HandlerContext, obj: ObjectFinalized) -> str | None:
-    """Cheap check before any download: this version recorded already, or a newer one handled."""
+    """Cheap check before any download: this version recorded already under these settings, or a newer one handled."""
     db = ctx.db
     record = db.collection(IMAGES).document(record_id(obj.bucket, obj.name, obj.generation)).get()
-    if record.exists:
+    if is_current(record.to_dict() if record.exists else None, SPEC):
         return "already_recorded"
     latest = db.collection(IMAGE_SOURCES).document(source_id(obj.bucket, obj.name)).get()
     if is_stale(obj.generation, latest.get("generation") if latest.exists else None):
         return "superseded"
     return None
+
+
+def _once_key(obj: ObjectFinalized) -> str:
+    """One record per version and settings: a re-render under new settings is a new write, not a duplicate."""
+    return f"{obj.key}@{SPEC}"
 
 
 def _skip(reason: str, obj: ObjectFinalized, detail: str = "") -> None:

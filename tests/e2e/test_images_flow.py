@@ -21,7 +21,8 @@ from waiting import wait_for
 
 from eventkit.catalog.images import IMAGE_PROCESSED, IMAGE_REJECTED
 from images.image_records import IMAGES, record_id
-from images.upload_checks import MARKER_KEY, SOURCE_GENERATION_KEY
+from images.image_settings import ImageSettings
+from images.upload_checks import MARKER_KEY, SOURCE_GENERATION_KEY, SPEC_KEY
 
 UPLOADS, RENDITIONS = "shop-uploads", "shop-renditions"
 
@@ -84,11 +85,11 @@ def _log_lines(service_log: Callable[[str], str], message: str, **fields: Any) -
 
 
 def _events(db: Any, blob: storage.Blob, event_type: str) -> list[dict[str, Any]]:
-    cause = f"images/{_key(blob)}"
+    cause = f"images/{_key(blob)}@"  # then the settings' fingerprint
     return [
         d.to_dict()
         for d in db.collection("outbox").stream()
-        if d.get("cause") == cause and d.get("event_type") == event_type
+        if (d.to_dict() or {}).get("cause", "").startswith(cause) and d.get("event_type") == event_type
     ]
 
 
@@ -121,16 +122,21 @@ def test_upload_becomes_renditions_and_a_record_within_ten_seconds(
     assert elapsed < 10, f"upload → record took {elapsed:.1f}s"
     assert record["status"] == "processed"
     assert (record["format"], record["width"], record["height"]) == ("JPEG", 2400, 1800)
-    expected = {"large": (1600, 1200), "medium": (800, 600), "thumb": (200, 150)}
-    assert {r["label"]: (r["width"], r["height"]) for r in record["renditions"]} == expected
+    assert record["spec"] == ImageSettings.from_env({}).spec  # the stack runs the default settings
+    sizes = {"large": (1600, 1200), "medium": (800, 600), "thumb": (200, 150)}
+    expected = {(label, fmt): size for label, size in sizes.items() for fmt in ("jpeg", "webp")}
+    assert {(r["label"], r["format"]): (r["width"], r["height"]) for r in record["renditions"]} == expected
     for rendition in record["renditions"]:
         stored = gcs.bucket(RENDITIONS).get_blob(rendition["name"])
-        assert rendition["name"] == f"{name}/{rendition['label']}.jpg"
-        assert (stored.content_type, stored.cache_control) == ("image/jpeg", "public, max-age=86400")
+        extension = {"jpeg": "jpg", "webp": "webp"}[rendition["format"]]
+        assert rendition["name"] == f"{name}/{rendition['label']}.{extension}"
+        assert stored.content_type == rendition["content_type"] == f"image/{rendition['format']}"
+        assert stored.cache_control == ImageSettings().cache_control
         assert stored.size == rendition["size"]
         assert stored.metadata[SOURCE_GENERATION_KEY] == str(blob.generation)
+        assert stored.metadata[SPEC_KEY] == record["spec"]
         image = Image.open(io.BytesIO(_download(gcs, RENDITIONS, rendition["name"])))
-        assert image.size == (rendition["width"], rendition["height"])
+        assert (image.format.lower(), image.size) == (rendition["format"], (rendition["width"], rendition["height"]))
         assert not image.getexif()  # no GPS, no camera
         colours = samples.quadrant_colours(image)
         assert all(samples.close(colours[q], c, 40) for q, c in samples.QUADRANTS.items()), colours
@@ -154,9 +160,11 @@ def test_same_notification_delivered_five_times_writes_renditions_once(
 
     wait_for(lambda: answered() >= 5, seconds=30)
 
-    assert len(_log_lines(service_log, "rendition written", source=_key(blob))) == 3
+    assert len(_log_lines(service_log, "rendition written", source=_key(blob))) == 6
     written = {b.name: (b.generation, b.metageneration) for b in _renditions(gcs, name)}
-    assert sorted(written) == [f"{name}/large.jpg", f"{name}/medium.jpg", f"{name}/thumb.jpg"]
+    assert sorted(written) == [
+        f"{name}/{label}.{ext}" for label in ("large", "medium", "thumb") for ext in ("jpg", "webp")
+    ]
     assert all(meta == 1 for _, meta in written.values())
     assert len([d for d in db.collection(IMAGES).stream() if d.get("name") == name]) == 1
     assert len(_events(db, blob, IMAGE_PROCESSED)) == 1

@@ -14,8 +14,8 @@ import pytest
 from google.api_core.exceptions import Conflict
 
 from eventkit.clients import reset_clients, storage_client
-from images.image_storage import NewerSourceError, download, object_info, write_rendition
-from images.upload_checks import MARKER_KEY, SOURCE_GENERATION_KEY, rendition_metadata
+from images.image_storage import NewerSourceError, delete_leftovers, download, object_info, write_rendition
+from images.upload_checks import MARKER_KEY, SOURCE_GENERATION_KEY, SPEC_KEY, rendition_metadata
 
 
 @pytest.fixture
@@ -33,7 +33,9 @@ def bucket(client: Any) -> str:
     return name
 
 
-def _write(client: Any, bucket: str, name: str, data: bytes, generation: int):  # type: ignore[no-untyped-def]
+def _write(
+    client: Any, bucket: str, name: str, data: bytes, generation: int, spec: str = "spec-a", source: str = "src.jpg"
+):  # type: ignore[no-untyped-def]
     return write_rendition(
         client,
         bucket,
@@ -41,7 +43,7 @@ def _write(client: Any, bucket: str, name: str, data: bytes, generation: int):  
         data,
         content_type="image/jpeg",
         cache_control="public, max-age=60",
-        metadata=rendition_metadata(f"gs://up/src.jpg#{generation}", generation, "large"),
+        metadata=rendition_metadata(f"gs://up/{source}#{generation}", generation, "large", spec),
         source_generation=generation,
     )
 
@@ -78,6 +80,44 @@ def test_a_newer_source_generation_replaces_the_rendition(client: Any, bucket: s
     assert newer.written
     assert blob.download_as_bytes() == b"new"
     assert blob.metadata[SOURCE_GENERATION_KEY] == "200"
+
+
+def test_the_same_source_version_under_another_spec_replaces_the_rendition(client: Any, bucket: str) -> None:
+    _write(client, bucket, "a.jpg/large.jpg", b"made under A", 100, spec="spec-a")
+
+    again = _write(client, bucket, "a.jpg/large.jpg", b"made under B", 100, spec="spec-b")
+    repeated = _write(client, bucket, "a.jpg/large.jpg", b"B, redelivered", 100, spec="spec-b")
+
+    blob = client.bucket(bucket).get_blob("a.jpg/large.jpg")
+    assert (again.written, repeated.written) == (True, False)
+    assert (blob.download_as_bytes(), blob.metadata[SPEC_KEY]) == (b"made under B", "spec-b")
+
+
+def test_what_the_settings_no_longer_make_is_deleted_and_nothing_else(client: Any, bucket: str) -> None:
+    for name in ("a.jpg/large.jpg", "a.jpg/large.webp", "a.jpg/medium.jpg", "a.jpg/medium.webp"):
+        _write(client, bucket, name, b"A", 100, source="a.jpg")
+    _write(client, bucket, "a.jpg/large.jpg/thumb.jpg", b"another upload's", 7, source="a.jpg/large.jpg")
+    _write(client, bucket, "a.jpg/hero.jpg", b"from a newer version", 300, source="a.jpg")
+    client.bucket(bucket).blob("a.jpg/notes.txt").upload_from_string(b"not ours: no marker")
+
+    deleted = delete_leftovers(
+        client,
+        bucket,
+        source_bucket="up",
+        source_name="a.jpg",
+        source_generation=100,
+        keep={"a.jpg/large.jpg", "a.jpg/large.avif"},
+    )
+
+    assert sorted(deleted) == ["a.jpg/large.webp", "a.jpg/medium.jpg", "a.jpg/medium.webp"]
+    left = sorted(blob.name for blob in client.list_blobs(bucket))
+    assert left == ["a.jpg/hero.jpg", "a.jpg/large.jpg", "a.jpg/large.jpg/thumb.jpg", "a.jpg/notes.txt"]
+    assert (
+        delete_leftovers(
+            client, bucket, source_bucket="up", source_name="a.jpg", source_generation=100, keep={"a.jpg/large.jpg"}
+        )
+        == []
+    )  # a redelivery finds nothing more to delete
 
 
 def test_an_older_source_generation_never_overwrites_a_newer_rendition(client: Any, bucket: str) -> None:

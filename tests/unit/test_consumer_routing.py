@@ -183,6 +183,34 @@ def test_transact_and_side_effect_once_guard_work_outside_the_ledger_transaction
     assert effects == ["mail"] and documents(consumer).read("charges/o-1").exists
 
 
+def test_transact_under_a_named_key_is_once_per_key_with_its_own_event_ids() -> None:
+    published = Published()
+    consumer = consumer_with(published)
+    version = ["v1"]
+
+    @consumer.on(ORDER_PLACED, exactly_once=False)
+    def render(event: DomainEvent, ctx: HandlerContext) -> None:
+        def write(c: HandlerContext) -> None:
+            ref = c.db.collection("renders").document(version[0])
+            c.transaction.set(ref, {"count": (c.get(ref).to_dict() or {}).get("count", 0) + 1})
+            c.emit("order-events", ORDER_CONFIRMED, CONFIRMED)
+
+        ctx.transact(write, key=f"{ctx.delivery.key}@{version[0]}")
+
+    event = new_event(CATALOG, ORDER_PLACED, ORDER, source="//tests")
+    statuses = [push(consumer, event)[0]["status"], push(consumer, event)[0]["status"]]
+    version[0] = "v2"  # the same delivery, under new settings: done again, once
+    statuses += [push(consumer, event)[0]["status"], push(consumer, event)[0]["status"]]
+
+    assert statuses == ["processed", "duplicate", "processed", "duplicate"]
+    counts = [documents(consumer).read(f"renders/{v}").to_dict()["count"] for v in ("v1", "v2")]
+    assert counts == [1, 1]
+    ids = [attributes["ce-id"] for _, _, attributes, _ in published.messages]
+    assert len(ids) == 2 and len(set(ids)) == 2  # a new key makes new event ids: downstream sees a new event
+    causes = [documents(consumer).read(f"outbox/{event_id}").to_dict()["cause"] for event_id in ids]
+    assert causes == [f"unit/{event.id}@v1", f"unit/{event.id}@v2"]
+
+
 def test_a_key_reused_for_another_payload_is_rejected() -> None:
     consumer = consumer_with()
     consumer.on(ORDER_PLACED)(lambda event, ctx: None)

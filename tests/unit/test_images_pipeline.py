@@ -12,15 +12,20 @@ import image_samples as samples
 import pytest
 from PIL import Image
 
-from images.imaging import Converted, convert
+import images.imaging
+from images.imaging import Converted, EncodedRendition, convert
 from images.rejections import ImageRejectedError
-from images.renditions import DEFAULT_SPECS, RenditionSpec
+from images.renditions import DEFAULT_SPECS, Encoding, RenditionSpec
 
 IMAGES_SOURCE = Path(__file__).resolve().parents[2] / "services" / "images"
 
 
 def _convert(data: bytes, **options: object) -> Converted:
     return convert(io.BytesIO(data), options.pop("specs", DEFAULT_SPECS), **options)  # type: ignore[arg-type]
+
+
+def _jpegs(converted: Converted) -> list[EncodedRendition]:
+    return [rendition for rendition in converted.renditions if rendition.format == "JPEG"]
 
 
 def _open(data: bytes) -> Image.Image:
@@ -53,7 +58,7 @@ def test_every_exif_orientation_comes_out_upright(orientation: int) -> None:
 def test_large_rotated_photos_are_decoded_at_reduced_scale_and_still_come_out_upright(orientation: int) -> None:
     converted = _convert(samples.oriented_jpeg(orientation, 4000, 3000, quality=90))
 
-    sizes = [(r.label, r.width, r.height) for r in converted.renditions]
+    sizes = [(r.label, r.width, r.height) for r in _jpegs(converted)]
     assert sizes == [("large", 1600, 1200), ("medium", 800, 600), ("thumb", 200, 150)]
     colours = samples.quadrant_colours(_open(converted.renditions[0].data))
     assert all(samples.close(colours[q], c) for q, c in samples.QUADRANTS.items()), colours
@@ -95,14 +100,40 @@ def test_without_a_profile_pixels_are_taken_as_srgb() -> None:
 
 
 def test_opaque_images_become_progressive_jpeg_at_the_configured_quality() -> None:
-    converted = _convert(samples.photo_jpeg(2000, 1500), quality=85)
+    converted = _convert(samples.photo_jpeg(2000, 1500), encoding=Encoding(jpeg_quality=85))
 
+    assert len(_jpegs(converted)) == 3
+    for rendition in _jpegs(converted):
+        image = _open(rendition.data)
+        assert (rendition.content_type, image.format) == ("image/jpeg", "JPEG")
+        assert image.info.get("progressive") or image.info.get("progression")
+    low = _convert(samples.photo_jpeg(2000, 1500), encoding=Encoding(jpeg_quality=40))
+    assert len(_jpegs(low)[0].data) < len(_jpegs(converted)[0].data)
+
+
+@pytest.mark.parametrize(
+    "formats", [("JPEG", "WEBP"), ("JPEG", "WEBP", "AVIF"), ("AVIF",), ("WEBP", "JPEG")], ids="+".join
+)
+def test_every_size_is_made_in_each_format_from_one_decode_and_one_resize_per_size(
+    formats: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decodes, resizes = [], []
+    real_decode, real_resize = images.imaging._decode, images.imaging.resize
+    monkeypatch.setattr(images.imaging, "_decode", lambda *a: decodes.append(1) or real_decode(*a))
+    monkeypatch.setattr(images.imaging, "resize", lambda *a, **k: resizes.append(a[1]) or real_resize(*a, **k))
+
+    converted = _convert(samples.oriented_jpeg(6, 2400, 1800), encoding=Encoding(formats=formats))  # type: ignore[arg-type]
+
+    assert (len(decodes), len(resizes)) == (1, len(DEFAULT_SPECS))
+    made = [(r.label, r.format) for r in converted.renditions]
+    assert made == [(spec.label, fmt) for spec in DEFAULT_SPECS for fmt in formats]
     for rendition in converted.renditions:
         image = _open(rendition.data)
-        assert (rendition.format, rendition.content_type, image.format) == ("JPEG", "image/jpeg", "JPEG")
-        assert image.info.get("progressive") or image.info.get("progression")
-    low = _convert(samples.photo_jpeg(2000, 1500), quality=40).renditions[0].data
-    assert len(low) < len(converted.renditions[0].data)
+        assert image.format == rendition.format and image.size == (rendition.width, rendition.height)
+        assert rendition.content_type == f"image/{rendition.format.lower()}"
+        colours = samples.quadrant_colours(image)  # upright in every format
+        assert all(samples.close(colours[q], c, 40) for q, c in samples.QUADRANTS.items()), (rendition, colours)
+        assert not image.getexif() and "icc_profile" not in image.info
 
 
 def test_transparency_is_kept_as_webp() -> None:
@@ -126,7 +157,10 @@ def test_transparency_is_kept_as_webp() -> None:
 def test_transparency_is_kept_as_png_when_configured() -> None:
     image = Image.new("RGBA", (300, 300), (10, 200, 10, 128))
 
-    rendition = _convert(samples.encode(image, "PNG"), transparent_format="PNG").renditions[0]
+    converted = _convert(samples.encode(image, "PNG"), encoding=Encoding(transparent_format="PNG"))
+
+    assert [r.format for r in converted.renditions[:2]] == ["PNG", "WEBP"]  # PNG stands in for JPEG
+    rendition = converted.renditions[0]
 
     out = _open(rendition.data)
     assert (rendition.format, out.format) == ("PNG", "PNG")
@@ -176,7 +210,7 @@ def test_every_accepted_input_format_converts(fmt: str, mode: str, params: dict[
     converted = _convert(samples.encode(source, fmt, **params))
 
     assert converted.source_format == fmt
-    assert [(r.width, r.height) for r in converted.renditions] == [(600, 400), (600, 400), (200, 133)]
+    assert [(r.width, r.height) for r in _jpegs(converted)] == [(600, 400), (600, 400), (200, 133)]
     if mode in ("RGB", "CMYK"):
         colours = samples.quadrant_colours(_open(converted.renditions[0].data))
         assert samples.close(colours["top_left"], samples.QUADRANTS["top_left"], 40), colours
@@ -188,8 +222,11 @@ def test_heic_as_iphones_upload_it_converts() -> None:
     assert converted.source_format == "HEIF"
     assert [(r.format, r.width, r.height) for r in converted.renditions] == [
         ("JPEG", 640, 480),
+        ("WEBP", 640, 480),
         ("JPEG", 640, 480),
+        ("WEBP", 640, 480),
         ("JPEG", 200, 150),
+        ("WEBP", 200, 150),
     ]
     colours = samples.quadrant_colours(_open(converted.renditions[0].data))
     assert samples.close(colours["top_left"], samples.QUADRANTS["top_left"], 40)
@@ -328,4 +365,4 @@ def test_a_png_with_corrupt_compressed_data_is_rejected_as_corrupt() -> None:
 def test_configured_rendition_sizes_are_used() -> None:
     converted = _convert(samples.photo_jpeg(3000, 2000), specs=(RenditionSpec("hero", 2400), RenditionSpec("s", 90)))
 
-    assert [(r.label, r.width, r.height) for r in converted.renditions] == [("hero", 2400, 1600), ("s", 90, 60)]
+    assert [(r.label, r.width, r.height) for r in _jpegs(converted)] == [("hero", 2400, 1600), ("s", 90, 60)]

@@ -9,16 +9,18 @@ import pytest
 from eventkit.catalog import CATALOG
 from eventkit.catalog.images import IMAGE_PROCESSED, IMAGE_REJECTED, ImageProcessed, ImageRejected, Rendition
 from eventkit.errors import ConfigError
-from images.image_records import image_record, record_id, source_id, source_record
+from images.image_records import image_record, is_current, record_id, source_id, source_record, staleness
 from images.image_settings import ImageSettings
 from images.renditions import (
     DEFAULT_SPECS,
+    Encoding,
     PlannedRendition,
     RenditionSpec,
-    output_format,
+    output_formats,
     plan_renditions,
     rendition_name,
     source_uri,
+    spec_fingerprint,
     upright_size,
 )
 from images.upload_checks import MARKER_KEY, Action, is_stale, rendition_metadata, screen
@@ -70,10 +72,37 @@ def test_zero_sized_images_are_refused_by_the_planner() -> None:
         plan_renditions(0, 10, DEFAULT_SPECS)
 
 
-def test_opaque_images_become_jpeg_and_transparent_ones_webp_or_png() -> None:
-    assert output_format(False) == "JPEG"
-    assert output_format(True) == "WEBP"
-    assert output_format(True, "PNG") == "PNG"
+def test_every_listed_format_is_made_and_transparency_replaces_jpeg() -> None:
+    assert output_formats(False) == ("JPEG", "WEBP")
+    assert output_formats(False, ("JPEG", "WEBP", "AVIF")) == ("JPEG", "WEBP", "AVIF")
+    assert output_formats(True) == ("WEBP",)  # JPEG's stand-in is WebP, already listed: once
+    assert output_formats(True, ("JPEG", "WEBP"), "PNG") == ("PNG", "WEBP")
+    assert output_formats(True, ("JPEG", "AVIF"), "PNG") == ("PNG", "AVIF")
+    assert output_formats(True, ("JPEG",)) == ("WEBP",)
+
+
+def test_the_fingerprint_follows_what_decides_the_renditions_and_nothing_else() -> None:
+    base = ImageSettings.from_env({})
+    same = [
+        {"IMAGE_RENDITIONS": "thumb:200,large:1600,medium:800"},  # order does not change the renditions
+        {"IMAGE_MAX_UPLOAD_BYTES": "1000", "IMAGE_MAX_PIXELS": "5", "IMAGE_THREADS": "3"},
+        {"IMAGE_CACHE_CONTROL": "no-store"},
+        {"IMAGE_AVIF_QUALITY": "40"},  # AVIF is not made by default
+    ]
+    other = [
+        {"IMAGE_RENDITIONS": "large:1600,medium:800,thumb:240"},
+        {"IMAGE_RENDITIONS": "large:1600,medium:800,small:200"},
+        {"IMAGE_FORMATS": "jpeg,webp,avif"},
+        {"IMAGE_FORMATS": "webp,jpeg"},  # the event lists variants in this order
+        {"IMAGE_JPEG_QUALITY": "84"},
+        {"IMAGE_WEBP_QUALITY": "81"},
+        {"IMAGE_TRANSPARENT_FORMAT": "png"},
+    ]
+
+    assert len(base.spec) == 16 and base.spec == spec_fingerprint(DEFAULT_SPECS, Encoding())
+    assert [ImageSettings.from_env(env).spec for env in same] == [base.spec] * len(same)
+    fingerprints = {ImageSettings.from_env(env).spec for env in other}
+    assert len(fingerprints) == len(other) and base.spec not in fingerprints
 
 
 def test_rendition_names_are_deterministic_under_the_source_name() -> None:
@@ -100,9 +129,9 @@ def test_objects_outside_the_uploads_bucket_are_ignored() -> None:
 
 
 def test_the_converters_own_output_is_ignored_even_in_the_uploads_bucket() -> None:
-    screening = _screen(metadata=rendition_metadata("gs://shop-uploads/a.jpg#1", 1, "large"))
+    screening = _screen(metadata=rendition_metadata("gs://shop-uploads/a.jpg#1", 1, "large", "s"))
 
-    assert MARKER_KEY in rendition_metadata("x", 1, "large")
+    assert MARKER_KEY in rendition_metadata("x", 1, "large", "s")
     assert (screening.action, screening.reason) == (Action.IGNORE, "own_output")
 
 
@@ -131,16 +160,18 @@ def test_settings_default_to_the_issue_values() -> None:
     settings = ImageSettings.from_env({})
 
     assert [(s.label, s.longest_edge) for s in settings.specs] == [("large", 1600), ("medium", 800), ("thumb", 200)]
-    assert settings.quality == 85
+    assert settings.encoding == Encoding(("JPEG", "WEBP"), "WEBP", jpeg_quality=85, webp_quality=80, avif_quality=60)
     assert settings.max_upload_bytes == 50 * 1024 * 1024
-    assert settings.transparent_format == "WEBP"
 
 
 def test_settings_are_read_from_the_environment() -> None:
     settings = ImageSettings.from_env(
         {
             "IMAGE_RENDITIONS": "hero:2400, card:600",
+            "IMAGE_FORMATS": " AVIF, jpeg",
             "IMAGE_JPEG_QUALITY": "78",
+            "IMAGE_WEBP_QUALITY": "70",
+            "IMAGE_AVIF_QUALITY": "55",
             "IMAGE_TRANSPARENT_FORMAT": "png",
             "IMAGE_MAX_UPLOAD_BYTES": "1000",
             "IMAGE_MAX_PIXELS": "2000000",
@@ -149,7 +180,7 @@ def test_settings_are_read_from_the_environment() -> None:
     )
 
     assert settings.specs == (RenditionSpec("hero", 2400), RenditionSpec("card", 600))
-    assert (settings.quality, settings.transparent_format) == (78, "PNG")
+    assert settings.encoding == Encoding(("AVIF", "JPEG"), "PNG", jpeg_quality=78, webp_quality=70, avif_quality=55)
     assert (settings.max_upload_bytes, settings.max_pixels, settings.cache_control) == (
         1000,
         2000000,
@@ -160,13 +191,22 @@ def test_settings_are_read_from_the_environment() -> None:
 def test_bad_settings_stop_start_up_naming_each_variable() -> None:
     with pytest.raises(ConfigError) as error:
         ImageSettings.from_env(
-            {"IMAGE_RENDITIONS": "large=1600", "IMAGE_JPEG_QUALITY": "101", "IMAGE_TRANSPARENT_FORMAT": "gif"}
+            {
+                "IMAGE_RENDITIONS": "large=1600",
+                "IMAGE_JPEG_QUALITY": "101",
+                "IMAGE_TRANSPARENT_FORMAT": "gif",
+                "IMAGE_FORMATS": "jpeg,gif,JPEG",
+                "IMAGE_AVIF_QUALITY": "0",
+            }
         )
 
     message = str(error.value)
     assert "IMAGE_RENDITIONS[0]='large=1600' must be label:edge" in message
     assert "IMAGE_JPEG_QUALITY='101' must be an integer in 1..95" in message
     assert "IMAGE_TRANSPARENT_FORMAT='gif' must be webp or png" in message
+    assert "IMAGE_FORMATS: 'gif' is not one of jpeg, webp, avif" in message
+    assert "IMAGE_FORMATS: 'jpeg' appears twice" in message
+    assert "IMAGE_AVIF_QUALITY='0' must be an integer in 1..100" in message
 
 
 def test_record_ids_differ_per_generation_and_fit_firestore() -> None:
@@ -196,3 +236,20 @@ def test_image_event_types_are_in_the_catalog_and_validate_their_data() -> None:
     assert {IMAGE_PROCESSED, IMAGE_REJECTED} <= set(CATALOG.types)
     with pytest.raises(Exception, match="reason"):
         CATALOG.validate(IMAGE_REJECTED, {"bucket": "u", "name": "a", "generation": 1, "reason": "meh"})
+
+
+def test_a_version_is_current_when_rendered_under_the_spec_or_rejected_under_any() -> None:
+    assert is_current({"status": "processed", "spec": "a"}, "a")
+    assert not is_current({"status": "processed", "spec": "a"}, "b")
+    assert not is_current({"status": "processed"}, "a")  # recorded before fingerprints: stale
+    assert is_current({"status": "rejected", "spec": None}, "b")  # a broken upload stays broken
+    assert not is_current(None, "a")
+
+
+def test_staleness_of_a_listed_object_from_its_source_document() -> None:
+    assert staleness(5, None, "a") == "missing"
+    assert staleness(5, {"generation": 4, "status": "processed", "spec": "a"}, "a") == "missing"
+    assert staleness(5, {"generation": 5, "status": "processed", "spec": "old"}, "a") == "stale"
+    assert staleness(5, {"generation": 5, "status": "processed", "spec": "a"}, "a") is None
+    assert staleness(5, {"generation": 5, "status": "rejected", "spec": None}, "a") is None
+    assert staleness(5, {"generation": 6, "status": "processed", "spec": "old"}, "a") is None  # listed before a newer

@@ -196,7 +196,7 @@ class Consumer(Service):
             return write(attempt)
 
         with self.holding(ctx):
-            key, digest = ctx.delivery.key, ctx.payload_hash
+            key, digest = ctx.ledger_key, ctx.payload_hash
             once = self.ledger.run_once(self.name, key, digest, in_transaction, also_read=hot_refs)
         if once.duplicate:
             self.outbox.publish_for_cause(ctx.cause)

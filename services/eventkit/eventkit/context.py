@@ -11,7 +11,8 @@ In the delivery's transaction (``exactly_once=True`` routes, or inside ``ctx.tra
 
 Outside it (``exactly_once=False`` routes, after work outside Firestore):
 
-- ``ctx.transact(write)``: ``write(ctx)`` and the ledger entry in one transaction;
+- ``ctx.transact(write, key=)``: ``write(ctx)`` and the ledger entry in one transaction (``key``: when the
+  delivery may rightly be done again under another key);
 - ``ctx.side_effect_once(key)``: a lease for an effect outside Firestore (mail); ``False`` for a duplicate.
 
 Always: ``ctx.db``, ``ctx.storage``, ``ctx.bucket(role)``, ``ctx.delivery`` (as read).
@@ -20,6 +21,7 @@ Always: ``ctx.db``, ``ctx.storage``, ``ctx.bucket(role)``, ``ctx.delivery`` (as 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -49,6 +51,7 @@ class HandlerContext:
     emitted: list[StagedEvent] = field(default_factory=list)
     _prefetched: dict[str, Any] = field(default_factory=dict)  # path -> snapshot read with the ledger entry
     _held: list[bool] = field(default_factory=lambda: [False])  # shared by the attempts' contexts of one delivery
+    once_key: str | None = None  # transact(key=...): the ledger key of these writes, when not the delivery's
 
     @property
     def db(self) -> Any:
@@ -62,9 +65,14 @@ class HandlerContext:
         return self._consumer.config.bucket(role)
 
     @property
+    def ledger_key(self) -> str:
+        """What the ledger records these writes under: the delivery's key, unless transact() named another."""
+        return self.once_key or self.delivery.key
+
+    @property
     def cause(self) -> str:
-        """What the outbox files this delivery's events under: the ledger scope and the delivery key."""
-        return f"{self._consumer.name}/{self.delivery.key}"
+        """What the outbox files these writes' events under: the ledger scope and key."""
+        return f"{self._consumer.name}/{self.ledger_key}"
 
     # --- in the transaction -----------------------------------------------------------------------------------
 
@@ -86,7 +94,7 @@ class HandlerContext:
     def emit(
         self, topic: str, event_type: str, data: Any, *, subject: str | None = None, ordering_key: str | None = None
     ) -> DomainEvent:
-        """Stage an event in the outbox. Its id derives from (consumer, delivery key, type, n): a retried
+        """Stage an event in the outbox. Its id derives from (consumer, ledger key, type, n): a retried
         transaction or a redelivery makes the same id, and consumers downstream dedupe it."""
         transaction = self._in_transaction("emit()")
         seed = f"{self.cause}\0{event_type}\0{len(self.emitted)}"
@@ -128,10 +136,12 @@ class HandlerContext:
 
     # --- outside the transaction (exactly_once=False routes) ---------------------------------------------------
 
-    def transact(self, write: Callable[[HandlerContext], T]) -> Once[T]:
-        """``write(ctx)`` once per delivery key, atomically with the ledger entry, then publish what it emitted.
-        A delivery whose write was already done is answered ``duplicate``."""
-        once = self._consumer.run_once(self, write)
+    def transact(self, write: Callable[[HandlerContext], T], *, key: str | None = None) -> Once[T]:
+        """``write(ctx)`` once per key, atomically with the ledger entry, then publish what it emitted. A delivery
+        whose write was already done is answered ``duplicate``. ``key`` defaults to the delivery's; name another
+        when the same delivery may rightly be done again, e.g. an image under new rendition settings."""
+        ctx = self if key is None else dataclasses.replace(self, once_key=key)
+        once = self._consumer.run_once(ctx, write)
         self.duplicate = self.duplicate or once.duplicate
         return once
 

@@ -9,8 +9,9 @@
    small image, never on a full-size copy.
 4. **Smaller renditions** are each made from the previous one. Large resizes run in strips on ``threads`` CPUs
    (strip_resize.py: Pillow releases the GIL while it resamples).
-5. **Encode** with no metadata at all (no EXIF, GPS, XMP, ICC, comments): progressive JPEG for opaque images,
-   WebP or PNG for images with transparent pixels.
+5. **Encode** each size in every configured format (default JPEG and WebP; AVIF on request) with no metadata at
+   all (no EXIF, GPS, XMP, ICC, comments); for images with transparent pixels, WebP or PNG stands in for JPEG.
+   One decode and one resize per size serve every format.
 
 Every way the data can fail to decode becomes an :class:`ImageRejectedError` with a reason.
 """
@@ -34,10 +35,11 @@ from images.malloc_tuning import retain_freed_memory
 from images.rejections import ImageRejectedError
 from images.renditions import (
     CONTENT_TYPES,
+    Encoding,
     OutputFormat,
     PlannedRendition,
     RenditionSpec,
-    output_format,
+    output_formats,
     plan_renditions,
     upright_size,
 )
@@ -69,6 +71,9 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+# AVIF's encoder speed (0 slowest .. 10): 8 costs about 3× a JPEG of the same size, 6 about 10× for 8% fewer
+# bytes (docs/images.md). One thread per encode: the service's own pool runs encodes side by side.
+AVIF_SPEED = 8
 # What a decoder may raise on bad data (Pillow, libjpeg, zlib, libheif).
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error, zlib.error)
 
@@ -98,12 +103,12 @@ def convert(
     fp: IO[bytes],
     specs: tuple[RenditionSpec, ...],
     *,
-    quality: int = 85,
-    transparent_format: OutputFormat = "WEBP",
+    encoding: Encoding = Encoding(),  # noqa: B008 — frozen, shared safely
     max_pixels: int = 100_000_000,
     threads: int | None = None,
 ) -> Converted:
-    """Every rendition of the image in ``fp`` (a seekable binary file); raises ImageRejectedError on bad input.
+    """Every rendition of the image in ``fp`` (a seekable binary file), each size in every format of
+    ``encoding``, largest size first; raises ImageRejectedError on bad input.
 
     ``threads``: CPUs a large resize may use (default: those this process may run on, at most 4).
     """
@@ -121,7 +126,7 @@ def convert(
     plan = plan_renditions(width, height, specs)
     del source
     workers = default_threads() if threads is None else threads
-    renditions = list(_render(decoded, orientation, plan, quality, transparent_format, workers))
+    renditions = _render(decoded, orientation, plan, encoding, workers)
     return Converted(source_format, width, height, renditions)
 
 
@@ -194,12 +199,7 @@ def _decode(source: Image.Image) -> Image.Image:
 
 
 def _render(
-    decoded: Image.Image,
-    orientation: int,
-    plan: list[PlannedRendition],
-    quality: int,
-    transparent_format: OutputFormat,
-    threads: int,
+    decoded: Image.Image, orientation: int, plan: list[PlannedRendition], encoding: Encoding, threads: int
 ) -> list[EncodedRendition]:
     icc = decoded.info.get("icc_profile")
     image = resize(decoded, plan[0].stored_size(orientation), reducing_gap=REDUCING_GAP, threads=threads)
@@ -208,20 +208,26 @@ def _render(
         image = image.transpose(_TRANSPOSE[orientation])
     image = _to_srgb(image, icc)
     image.info = {}  # no metadata (EXIF, XMP, ICC, comments) reaches any rendition
-    fmt = output_format(_has_transparency(image), transparent_format)
-    if fmt == "JPEG" and image.mode not in ("RGB", "L"):
-        image = image.convert("RGB")
-    # Each rendition is encoded on a pool thread while the next, smaller one is resized from it on the other CPUs.
-    encoding = []
+    transparent = _has_transparency(image)
+    formats = output_formats(transparent, encoding.formats, encoding.transparent_format)
+    if not transparent and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")  # an opaque alpha channel costs bytes in every format
+    # Each size is encoded on pool threads while the next, smaller one is resized from it on the other CPUs.
+    jobs = []
     for index, planned in enumerate(plan):
         if index:
             size = (planned.width, planned.height)
             image = resize(image, size, reducing_gap=REDUCING_GAP, threads=max(1, threads - 1))
-        job = pool(threads).submit(encode, image, fmt, quality) if threads > 1 else None
-        encoding.append((planned.label, image, job))
+        for n, fmt in enumerate(formats):
+            # Image.save keeps its options on the image object: two formats saved at once from one object would
+            # mix them, so each format past the first encodes its own copy (about 1 ms for 1600 × 1200).
+            source = image.copy() if n and threads > 1 else image
+            quality = encoding.quality(fmt)
+            job = pool(threads).submit(encode, source, fmt, quality) if threads > 1 else None
+            jobs.append((planned.label, source, fmt, quality, job))
     return [
         EncodedRendition(label, image.width, image.height, fmt, job.result() if job else encode(image, fmt, quality))
-        for label, image, job in encoding
+        for label, image, fmt, quality, job in jobs
     ]
 
 
@@ -293,6 +299,8 @@ def encode(image: Image.Image, fmt: OutputFormat, quality: int) -> bytes:
             image.save(out, "JPEG", quality=quality, progressive=True, optimize=True, subsampling="4:2:0")
         elif fmt == "WEBP":
             image.save(out, "WEBP", quality=quality, method=4)
+        elif fmt == "AVIF":
+            image.save(out, "AVIF", quality=quality, speed=AVIF_SPEED, max_threads=1)
         else:
             image.save(out, "PNG", optimize=False, compress_level=6)
         out.seek(0)

@@ -17,6 +17,7 @@ from enum import StrEnum
 MARKER_KEY = "shop-rendition-of"
 SOURCE_GENERATION_KEY = "shop-source-generation"
 LABEL_KEY = "shop-rendition"
+SPEC_KEY = "shop-rendition-spec"
 
 
 class Action(StrEnum):
@@ -50,5 +51,5 @@ def is_stale(generation: int, latest_handled: int | None) -> bool:
     return latest_handled is not None and generation < latest_handled
 
 
-def rendition_metadata(source: str, generation: int, label: str) -> dict[str, str]:
-    return {MARKER_KEY: source, SOURCE_GENERATION_KEY: str(generation), LABEL_KEY: label}
+def rendition_metadata(source: str, generation: int, label: str, spec: str) -> dict[str, str]:
+    return {MARKER_KEY: source, SOURCE_GENERATION_KEY: str(generation), LABEL_KEY: label, SPEC_KEY: spec}

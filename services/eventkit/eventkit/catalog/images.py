@@ -1,7 +1,9 @@
 """Image events: the images service announces what it made of each upload on the ``image-events`` topic.
 
-One event per source object version (bucket, name, generation): ``ImageProcessed`` with the renditions it
-wrote, or ``ImageRejected`` with the reason the upload can never be converted.
+One event per source object version (bucket, name, generation) and rendition fingerprint (``spec``):
+``ImageProcessed`` with every variant it wrote (each size in each format), or ``ImageRejected`` with the reason
+the upload can never be converted. A version re-rendered under new settings is announced again, with the new
+``spec`` and a new event id.
 """
 
 # No `from __future__ import annotations` here: pydantic would then evaluate every field annotation from its
@@ -27,8 +29,12 @@ RejectionReason = Literal[
 ]
 
 
+RenditionFormat = Literal["jpeg", "webp", "avif", "png"]
+
+
 class Rendition(Payload):
     label: str = Field(min_length=1, max_length=64)
+    format: RenditionFormat | None = Field(default=None, description="absent in events made before formats")
     bucket: str = Field(min_length=1)
     name: str = Field(min_length=1)
     width: int = Field(ge=1)
@@ -45,6 +51,7 @@ class ImageProcessed(Payload):
     width: int = Field(ge=1, description="source width, upright (after EXIF orientation)")
     height: int = Field(ge=1, description="source height, upright")
     renditions: list[Rendition] = Field(min_length=1)
+    spec: str | None = Field(default=None, description="fingerprint of the rendition settings that made them")
 
 
 class ImageRejected(Payload):
