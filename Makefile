@@ -16,7 +16,7 @@ export PYTHONNODEBUGRANGES := 1
 
 .DEFAULT_GOAL := help
 .PHONY: help install up down status test test-local test-containers test-unit test-integration test-e2e test-infra \
-	test-reliability images-python test-images-python dlq lint format lock clean
+	test-reliability images-python test-images-python dlq backfill lint format lock clean
 
 help:
 	@echo "make up        run emulators + services in the foreground (Ctrl-C stops all); DETACH=1 to background"
@@ -28,6 +28,7 @@ help:
 	@echo "make test-unit | test-integration | test-e2e | test-infra | test-reliability   one layer"
 	@echo "make test-images-python   test-local again on the container images' Python (e.g. python3.12)"
 	@echo "make dlq ARGS=\"list\"   dead letters and failures: list | show ID | replay ID|--all | discard ID"
+	@echo "make backfill ARGS=\"--dry-run\"   re-render images made under other IMAGE_* settings"
 	@echo "make lint      ruff"
 	@echo "make lock      re-pin constraints.txt from requirements-dev.in"
 
@@ -92,6 +93,11 @@ test-images-python:
 # Dead letters and permanent failures (docs/dead-letters.md), e.g. make dlq ARGS="replay --all".
 dlq: install
 	$(PY) -m dlq $(ARGS)
+
+# Re-render the images recorded under other rendition settings (docs/images.md), in the running stack's images
+# service environment, e.g. make backfill ARGS="--dry-run".
+backfill: install
+	$(PY) -m stack exec images -- $(abspath $(PY)) -m images.backfill $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m stack", description="The local stack without Docker.")
-    commands = parser.add_subparsers(required=True, metavar="{up,down,status,demo,simulate}")
+    commands = parser.add_subparsers(required=True, metavar="{up,down,status,demo,simulate,exec}")
 
     up = commands.add_parser("up", help="start emulators, bootstrap and services")
     up.add_argument("--detach", action="store_true", help="return once ready and leave the stack running")
@@ -57,7 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     _simulate_arguments(simulate)
     simulate.set_defaults(command=_simulate)
 
-    for sub in (up, down, status, demo, simulate):
+    run = commands.add_parser("exec", help="run a command in a service's environment (e.g. images.backfill)")
+    run.add_argument("service", help="a service of the running stack, e.g. images")
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="what to run, after --")
+    run.set_defaults(command=_exec)
+
+    for sub in (up, down, status, demo, simulate, run):
         sub.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="default: %(default)s")
     return parser
 
@@ -98,6 +103,13 @@ def _status(args: argparse.Namespace) -> int:
     statuses = Stack(args.state_dir).status()
     print(_table(["NAME", "KIND", "PID", "PROCESS", "PORT", "ADDRESS", "LOG"], [_status_row(s) for s in statuses]))
     return 0 if all(s.alive and s.answering for s in statuses) else 1
+
+
+def _exec(args: argparse.Namespace) -> int:
+    from stack.service_exec import run_in_service_env
+
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    return run_in_service_env(args.state_dir, args.service, argv)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -37,7 +37,7 @@ from images.image_storage import NewerSourceError, delete_leftovers, download, o
 from images.imaging import convert
 from images.rejections import ImageRejectedError
 from images.renditions import rendition_name, source_uri
-from images.upload_checks import Action, is_stale, rendition_metadata, screen
+from images.upload_checks import BACKFILL_SPEC_ATTRIBUTE, Action, is_stale, rendition_metadata, screen
 
 IMAGE_EVENTS = "image-events"
 
@@ -67,6 +67,7 @@ def make_renditions(obj: ObjectFinalized, ctx: HandlerContext) -> None:
     if screening.action is Action.IGNORE:
         return _skip(screening.reason, obj, screening.detail)
     if (already := _already_handled(ctx, obj)) is not None:
+        _check_backfill_spec(ctx, obj)
         return _skip(already, obj)
     if screening.action is Action.REJECT:
         return _reject(ctx, obj, ImageRejectedError(screening.reason, screening.detail))
@@ -182,6 +183,15 @@ def _already_handled(ctx: HandlerContext, obj: ObjectFinalized) -> str | None:
     if is_stale(obj.generation, latest.get("generation") if latest.exists else None):
         return "superseded"
     return None
+
+
+def _check_backfill_spec(ctx: HandlerContext, obj: ObjectFinalized) -> None:
+    """A backfill run under other settings than this service's can never make its versions current: say so."""
+    message = ctx.delivery.message
+    wanted = message.attributes.get(BACKFILL_SPEC_ATTRIBUTE) if message else None
+    if wanted and wanted != SPEC:
+        fields = {"backfill_spec": wanted, "spec": SPEC, "source": obj.key}
+        log.warning("backfill under other settings than this service's", extra={"fields": fields})
 
 
 def _once_key(obj: ObjectFinalized) -> str:

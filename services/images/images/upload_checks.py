@@ -18,6 +18,8 @@ MARKER_KEY = "shop-rendition-of"
 SOURCE_GENERATION_KEY = "shop-source-generation"
 LABEL_KEY = "shop-rendition"
 SPEC_KEY = "shop-rendition-spec"
+# The attribute images/backfill.py puts on the notifications it sends: the settings fingerprint it wants.
+BACKFILL_SPEC_ATTRIBUTE = "shopBackfillSpec"
 
 
 class Action(StrEnum):
