@@ -18,6 +18,11 @@ service_settings = {
   }
 }
 
+# Image renditions (docs/images.md): after a change, run the images backfill job for the images already uploaded.
+# image_settings = {
+#   IMAGE_FORMATS = "jpeg,webp,avif"
+# }
+
 # Opt-ins (both default to the safer choice).
 public_orders_api = false
 storage_trigger   = "notification"

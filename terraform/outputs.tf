@@ -41,3 +41,18 @@ output "service_images" {
   description = "The image each Cloud Run service runs."
   value       = local.service_images
 }
+
+output "images_backfill_env" {
+  description = "Environment of the images backfill job: the images service's, and the uploads topic (write it to a file for --env-vars-file)."
+  value       = local.images_backfill_env
+}
+
+output "images_backfill_deploy" {
+  description = "The gcloud command that deploys the images backfill job (docs/images.md); null when there is no backfill (storage_trigger = \"eventarc\")."
+  value = local.images_backfill ? join(" ", [
+    "gcloud run jobs deploy images-backfill --project ${var.project_id} --region ${var.region}",
+    "--image ${local.service_images["images"]} --service-account ${google_service_account.images_backfill[0].email}",
+    "--command python --args=-m,images.backfill,--rate,50 --env-vars-file images-backfill-env.json",
+    "--cpu 1 --memory 512Mi --task-timeout 6h --max-retries 3",
+  ]) : null
+}

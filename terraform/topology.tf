@@ -174,8 +174,21 @@ locals {
       name == "images" && can(tonumber(local.service_settings[name].cpu)) ? {
         IMAGE_THREADS = tostring(max(1, floor(tonumber(local.service_settings[name].cpu))))
       } : {},
+      # The rendition settings (sizes, formats, qualities): the backfill job gets the same environment.
+      name == "images" ? var.image_settings : {},
     )
   }
+
+  # The images backfill job (images_backfill.tf): the images service's environment and the uploads topic, where
+  # a subscription reads that topic (not with storage_trigger = "eventarc").
+  images_backfill = (
+    var.storage_trigger == "notification" && contains(keys(local.services), "images")
+    && try(local.buckets["uploads"].notify_topic, null) != null
+  )
+  images_backfill_env = local.images_backfill ? merge(
+    local.service_env["images"],
+    { TOPIC_UPLOAD_EVENTS = local.buckets["uploads"].notify_topic },
+  ) : {}
 
   bucket_roles = {
     read       = "roles/storage.objectViewer"

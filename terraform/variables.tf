@@ -141,6 +141,17 @@ variable "orders_api_service" {
   default     = "orders"
 }
 
+variable "image_settings" {
+  description = "The images service's rendition settings: IMAGE_* variables (services/images/images/image_settings.py), e.g. { IMAGE_FORMATS = \"jpeg,webp,avif\" }. A change makes the images already rendered stale: run the images backfill job (docs/images.md), which gets the same settings."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for name in keys(var.image_settings) : can(regex("^IMAGE_[A-Z_]+$", name))])
+    error_message = "image_settings keys must be IMAGE_* variable names, e.g. IMAGE_FORMATS."
+  }
+}
+
 variable "storage_trigger" {
   description = "How a bucket with a notify_topic in topology.yaml reaches its consumer: \"notification\" (a Cloud Storage Pub/Sub notification to the topic, then the topology's push subscription with its dead-letter topic) or \"eventarc\" (an Eventarc Cloud Storage trigger straight to the consumer service; no Pub/Sub notification and no push subscription for that topic)."
   type        = string

@@ -45,6 +45,9 @@ def expected_instances(
     dead_letter_topics = {n for n, t in topo.topics.items() if t.dead_letter}
     pulls = {p.name for p in topo.dead_letter_pulls}
     one_if = {"0"} if triggers else set()
+    # The images backfill job's identity: where a subscription reads the uploads bucket's notification topic.
+    uploads_topic = topo.buckets["uploads"].notify_topic if "uploads" in topo.buckets else None
+    backfill = {"0"} if "images" in services and uploads_topic and "uploads" not in trigger_buckets else set()
     readers = {(s.push_to, notify[s.topic]) for s in topo.subscriptions.values() if s.topic in notify}
     presets = {("images", "renditions")} & {(name, "renditions") for name in services}
     bucket_grants = {f"{service}/{role}" for service, role in readers | presets | set(extra_grants)}
@@ -78,6 +81,11 @@ def expected_instances(
         "google_eventarc_trigger.storage": set(triggers),
         "google_cloud_run_v2_service_iam_member.eventarc_invoker": {s.push_to for s in triggers.values()},
         "google_service_account.eventarc": one_if,
+        "google_service_account.images_backfill": backfill,
+        "google_project_iam_member.images_backfill_datastore": backfill,
+        "google_storage_bucket_iam_member.images_backfill_uploads": backfill,
+        "google_pubsub_topic_iam_member.images_backfill_publisher": backfill,
+        "google_pubsub_topic_iam_member.images_backfill_viewer": backfill,
         "google_project_iam_member.eventarc_event_receiver": one_if,
         "google_project_iam_member.storage_agent_pubsub_publisher": one_if,
         "google_monitoring_alert_policy.dead_letters": pulls,
@@ -121,6 +129,7 @@ def evaluate(tmp: Path, text: str, variables: dict[str, Any]) -> tuple[dict[str,
         "buckets": "local.buckets",
         "schedules": "local.schedules",
         "service_settings": "local.service_settings",
+        "images_backfill_env": "local.images_backfill_env",
     }
     values = console_eval(
         tmp, {**expressions, **{f"__{k}": v for k, v in extra.items()}}, topology_text=text, variables=variables
@@ -245,6 +254,10 @@ def test_settings_env_and_names_follow_the_topology(tmp_path: Path, case: str) -
             for role, bucket in topo.buckets.items():
                 if bucket.notify_topic == sub.topic:
                     assert buckets.get(role) in ("read", "read_write"), (name, role)
+    # The backfill job runs in the images service's environment (the same fingerprint), plus the topic it sends to.
+    uploads_topic = topo.buckets["uploads"].notify_topic
+    expected_backfill = {**values["service_env"]["images"], "TOPIC_UPLOAD_EVENTS": uploads_topic}
+    assert values["images_backfill_env"] == expected_backfill
     for name in {"orders", "telemetry-ingest"} & set(topo.services):
         assert values["service_settings"][name]["ingress"] == "INGRESS_TRAFFIC_ALL", name
     if case.startswith("big"):
@@ -298,6 +311,18 @@ def test_the_image_converter_uses_a_thread_per_whole_vcpu(tmp_path: Path) -> Non
     assert four["service_env"]["images"]["IMAGE_THREADS"] == "4"
     assert "IMAGE_THREADS" not in milli["service_env"]["images"]  # the service then counts its CPUs itself
     assert {name for name, env in preset["service_env"].items() if "IMAGE_THREADS" in env} == {"images"}
+
+
+def test_rendition_settings_reach_the_images_service_and_its_backfill_job_alike(tmp_path: Path) -> None:
+    settings = {"IMAGE_FORMATS": "jpeg,webp,avif", "IMAGE_RENDITIONS": "large:1600,small:400"}
+    variables = {"project_id": PROJECT, "image_settings": settings}
+    _, values = evaluate(tmp_path / "set", BIG_TOPOLOGY, variables)
+    _, eventarc = evaluate(tmp_path / "eventarc", BIG_TOPOLOGY, {**variables, "storage_trigger": "eventarc"})
+
+    assert values["service_env"]["images"].items() >= settings.items()
+    assert values["images_backfill_env"] == {**values["service_env"]["images"], "TOPIC_UPLOAD_EVENTS": "upload-events"}
+    assert {name for name, env in values["service_env"].items() if "IMAGE_FORMATS" in env} == {"images"}
+    assert eventarc["images_backfill_env"] == {}  # nothing reads the uploads topic: no backfill
 
 
 # --- the env-name rule ------------------------------------------------------------------------------------------------

@@ -178,6 +178,7 @@ class Backfill:
         if position.after:
             print(f"backfill: going on after {position.after!r} (started {position.started_at:%Y-%m-%d %H:%M:%S}Z)")
         publisher = _publisher()
+        self._check_topic_is_read(publisher)
         started, batch, batch_began = time.monotonic(), [], time.monotonic()
         candidates = self.candidates(after=position.after, created_before=position.started_at)
         for candidate in candidates:
@@ -195,6 +196,25 @@ class Backfill:
             position.finish()
             print("backfill: every object listed; " + self.tally.line().removeprefix("backfill: "), flush=True)
         return interrupted
+
+    def _check_topic_is_read(self, publisher: Any) -> None:
+        """Refuse to send into a topic nothing subscribes to (its messages would be dropped): with an Eventarc
+        storage trigger, for one, uploads never pass through it."""
+        from google.api_core import exceptions
+
+        try:
+            publisher.get_topic(request={"topic": self.topic_path})
+            subscriptions = list(publisher.list_topic_subscriptions(request={"topic": self.topic_path}))
+        except exceptions.NotFound:
+            missing = f"{self.topic_path} does not exist (set TOPIC_UPLOAD_EVENTS to the uploads topic)"
+            raise BackfillError(missing) from None
+        except exceptions.GoogleAPICallError as exc:
+            raise BackfillError(f"cannot list the subscriptions of {self.topic_path}: {exc}") from exc
+        if not subscriptions:
+            raise BackfillError(
+                f"nothing subscribes to {self.topic_path}: what is sent there would be lost "
+                "(with an Eventarc storage trigger there is no backfill; docs/images.md)"
+            )
 
     def _settle(self, batch: list[tuple[Candidate, Any]], position: _Position, started: float) -> None:
         """Wait until the batch is accepted by Pub/Sub, then move the saved position past it."""
