@@ -34,7 +34,7 @@ from images.image_records import (
 )
 from images.image_settings import ImageSettings
 from images.image_storage import NewerSourceError, delete_leftovers, download, object_info, write_rendition
-from images.imaging import convert
+from images.imaging import Converted, convert
 from images.rejections import ImageRejectedError
 from images.renditions import rendition_name, source_uri
 from images.upload_checks import BACKFILL_SPEC_ATTRIBUTE, Action, is_stale, rendition_metadata, screen
@@ -66,8 +66,13 @@ def make_renditions(obj: ObjectFinalized, ctx: HandlerContext) -> None:
     )
     if screening.action is Action.IGNORE:
         return _skip(screening.reason, obj, screening.detail)
+    if (wanted := _backfill_spec(ctx)) not in (None, SPEC):
+        # Sent by a backfill under other settings (this instance an old revision, or the backfill misconfigured):
+        # rendering here would undo what it is for.
+        fields = {"backfill_spec": wanted, "spec": SPEC, "source": obj.key}
+        log.warning("backfill under other settings than this service's", extra={"fields": fields})
+        return _skip("backfill_spec_mismatch", obj, f"sent for spec {wanted}; this service renders {SPEC}")
     if (already := _already_handled(ctx, obj)) is not None:
-        _check_backfill_spec(ctx, obj)
         return _skip(already, obj)
     if screening.action is Action.REJECT:
         return _reject(ctx, obj, ImageRejectedError(screening.reason, screening.detail))
@@ -87,51 +92,10 @@ def make_renditions(obj: ObjectFinalized, ctx: HandlerContext) -> None:
     except ImageRejectedError as rejection:
         return _reject(ctx, obj, rejection)
 
-    renditions_bucket = ctx.bucket("renditions")
-    written: list[Rendition] = []
     try:
-        for rendition in converted.renditions:
-            name = rendition_name(obj.name, rendition.label, rendition.format)
-            result = write_rendition(
-                storage,
-                renditions_bucket,
-                name,
-                rendition.data,
-                content_type=rendition.content_type,
-                cache_control=settings.cache_control,
-                metadata=rendition_metadata(
-                    source_uri(obj.bucket, obj.name, obj.generation), obj.generation, rendition.label, SPEC
-                ),
-                source_generation=obj.generation,
-            )
-            log.info(
-                "rendition written" if result.written else "rendition already there",
-                extra={"fields": {"rendition": name, "bytes": result.size, "source": obj.key}},
-            )
-            written.append(
-                Rendition(
-                    label=rendition.label,
-                    format=rendition.format.lower(),  # type: ignore[arg-type]
-                    bucket=renditions_bucket,
-                    name=name,
-                    width=rendition.width,
-                    height=rendition.height,
-                    size=result.size,
-                    content_type=rendition.content_type,
-                )
-            )
+        written = _store(ctx, obj, converted)
     except NewerSourceError as exc:
         return _skip("superseded", obj, str(exc))
-    # Before the record: a redelivery after a failed delete finds the record not yet written and deletes again.
-    for name in delete_leftovers(
-        storage,
-        renditions_bucket,
-        source_bucket=obj.bucket,
-        source_name=obj.name,
-        source_generation=obj.generation,
-        keep={rendition.name for rendition in written},
-    ):
-        log.info("rendition deleted", extra={"fields": {"rendition": name, "source": obj.key, "spec": SPEC}})
 
     processed = ImageProcessed(
         bucket=obj.bucket,
@@ -144,6 +108,53 @@ def make_renditions(obj: ObjectFinalized, ctx: HandlerContext) -> None:
         spec=SPEC,
     )
     ctx.transact(lambda c: _record(c, processed, IMAGE_PROCESSED), key=_once_key(obj))
+
+
+def _store(ctx: HandlerContext, obj: ObjectFinalized, converted: Converted) -> list[Rendition]:
+    """Write every rendition (only if absent, or made from an older version or under other settings), then delete
+    what these settings no longer make; raises NewerSourceError when a newer version already wrote one."""
+    storage, renditions_bucket = ctx.storage, ctx.bucket("renditions")
+    marker = source_uri(obj.bucket, obj.name, obj.generation)
+    written: list[Rendition] = []
+    for rendition in converted.renditions:
+        name = rendition_name(obj.name, rendition.label, rendition.format)
+        result = write_rendition(
+            storage,
+            renditions_bucket,
+            name,
+            rendition.data,
+            content_type=rendition.content_type,
+            cache_control=settings.cache_control,
+            metadata=rendition_metadata(marker, obj.generation, rendition.label, SPEC),
+            source_generation=obj.generation,
+        )
+        log.info(
+            "rendition written" if result.written else "rendition already there",
+            extra={"fields": {"rendition": name, "bytes": result.size, "source": obj.key}},
+        )
+        written.append(
+            Rendition(
+                label=rendition.label,
+                format=rendition.format.lower(),  # type: ignore[arg-type]
+                bucket=renditions_bucket,
+                name=name,
+                width=rendition.width,
+                height=rendition.height,
+                size=result.size,
+                content_type=rendition.content_type,
+            )
+        )
+    # Before the record: a redelivery after a failed delete finds the record not yet written and deletes again.
+    for name in delete_leftovers(
+        storage,
+        renditions_bucket,
+        source_bucket=obj.bucket,
+        source_name=obj.name,
+        source_generation=obj.generation,
+        keep={rendition.name for rendition in written},
+    ):
+        log.info("rendition deleted", extra={"fields": {"rendition": name, "source": obj.key, "spec": SPEC}})
+    return written
 
 
 def _reject(ctx: HandlerContext, obj: ObjectFinalized, rejection: ImageRejectedError) -> None:
@@ -185,13 +196,10 @@ def _already_handled(ctx: HandlerContext, obj: ObjectFinalized) -> str | None:
     return None
 
 
-def _check_backfill_spec(ctx: HandlerContext, obj: ObjectFinalized) -> None:
-    """A backfill run under other settings than this service's can never make its versions current: say so."""
+def _backfill_spec(ctx: HandlerContext) -> str | None:
+    """The settings fingerprint a backfill sent this notification for (images/backfill.py); None for an upload's."""
     message = ctx.delivery.message
-    wanted = message.attributes.get(BACKFILL_SPEC_ATTRIBUTE) if message else None
-    if wanted and wanted != SPEC:
-        fields = {"backfill_spec": wanted, "spec": SPEC, "source": obj.key}
-        log.warning("backfill under other settings than this service's", extra={"fields": fields})
+    return message.attributes.get(BACKFILL_SPEC_ATTRIBUTE) if message else None
 
 
 def _once_key(obj: ObjectFinalized) -> str:

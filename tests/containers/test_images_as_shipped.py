@@ -12,11 +12,16 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
+import image_samples as samples
 import pytest
 import yaml
 from import_check import source_modules
+from waiting import wait_for
 
+from images.image_records import IMAGE_SOURCES, source_id
+from images.image_settings import ImageSettings
 from stack.compose import ComposeStack, base_images, compose_config, docker, run_docker
 from stack.errors import StackError
 from stack.seed import seed_catalog
@@ -195,6 +200,31 @@ def test_a_running_compose_stack_is_recorded_for_the_operator_tools(stack_runner
     assert listed.returncode == 0, listed.stderr
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "CONFIRMED" in demo.stdout and session["emulators"]["mailpit"] in demo.stdout
+
+
+def test_the_images_backfill_runs_from_the_images_image_in_its_environment(
+    stack_runner: ComposeStack, stack: dict[str, Any], db: Any
+) -> None:
+    """As the backfill job runs in Google Cloud: the images service's image, its environment, other settings."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    gcs = storage.Client(project=stack["project"], credentials=AnonymousCredentials())
+    uploads, prefix = stack["buckets"]["uploads"], f"backfill-{uuid.uuid4().hex[:8]}/"
+    blob = gcs.bucket(uploads).blob(f"{prefix}photo.jpg")
+    blob.upload_from_string(samples.photo_jpeg(320, 240))
+    source = db.collection(IMAGE_SOURCES).document(source_id(uploads, blob.name))
+    wait_for(lambda: source.get().exists, seconds=30)
+    container = stack_runner.container_id("images")
+
+    def dry_run(*env: str) -> str:
+        return docker("exec", *env, container, "python", "-m", "images.backfill", "--dry-run", "--prefix", prefix)
+
+    current, other = dry_run(), dry_run("--env", "IMAGE_FORMATS=jpeg,webp,avif")
+
+    spec, avif_spec = ImageSettings.from_env({}).spec, ImageSettings.from_env({"IMAGE_FORMATS": "jpeg,webp,avif"}).spec
+    assert f"under spec {spec}" in current and "listed 1, current 1, stale 0" in current, current
+    assert f"under spec {avif_spec}" in other and f"stale\t{blob.name}#{blob.generation}" in other, other
 
 
 # --- repeated runs do not fill the disk ------------------------------------------------------------------------------

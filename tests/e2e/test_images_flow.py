@@ -62,11 +62,12 @@ def _notification(blob: storage.Blob, generation: int | None = None) -> tuple[by
     return json.dumps(resource).encode(), attributes
 
 
-def _push(stack: dict[str, Any], blob: storage.Blob, generation: int | None = None) -> requests.Response:
-    """Deliver a notification straight to the service, as a Pub/Sub push would."""
+def _push(stack: dict[str, Any], blob: storage.Blob, generation: int | None = None, **extra: str) -> requests.Response:
+    """Deliver a notification straight to the service, as a Pub/Sub push would (``extra``: more attributes)."""
     import base64
 
     data, attributes = _notification(blob, generation)
+    attributes |= extra
     body = {
         "message": {"data": base64.b64encode(data).decode(), "attributes": attributes, "messageId": uuid.uuid4().hex},
         "subscription": f"projects/{stack['project']}/subscriptions/images-upload-events",
@@ -257,3 +258,22 @@ def test_an_event_for_an_older_generation_is_skipped(
     large = gcs.bucket(RENDITIONS).get_blob(f"{name}/large.jpg")
     assert large.metadata[SOURCE_GENERATION_KEY] == str(second.generation)
     assert samples.close(Image.open(io.BytesIO(_download(gcs, RENDITIONS, large.name))).getpixel((10, 10)), (0, 0, 255))
+
+
+def test_a_backfill_notification_for_other_settings_is_skipped_with_a_warning(
+    clean_stack: dict[str, Any], db: Any, gcs: storage.Client, service_log: Callable[[str], str]
+) -> None:
+    """An old revision (or a misconfigured backfill) must not render under other settings than those asked for."""
+    name = _unique("photo.jpg")
+    blob = _upload(gcs, name, samples.photo_jpeg(400, 300))
+    record = wait_for(lambda: _record(db, blob), seconds=10)
+    written = {b.name: b.generation for b in _renditions(gcs, name)}
+
+    answer = _push(clean_stack, blob, shopBackfillSpec="0123456789abcdef")
+
+    assert answer.status_code == 200
+    skipped = _log_lines(service_log, "skipped", object=_key(blob), skip_reason="backfill_spec_mismatch")
+    warned = [e for e in _log(service_log) if e.get("backfill_spec") == "0123456789abcdef"]
+    assert len(skipped) == 1 and [(e["severity"], e["source"]) for e in warned] == [("WARNING", _key(blob))]
+    assert _record(db, blob) == record and {b.name: b.generation for b in _renditions(gcs, name)} == written
+    assert len(_events(db, blob, IMAGE_PROCESSED)) == 1
