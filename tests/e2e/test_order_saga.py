@@ -197,3 +197,40 @@ def test_readme_demo_prints_the_three_outcomes(clean_stack: dict[str, Any], stac
     assert any(line.startswith("in stock, paid") and "CONFIRMED" in line for line in lines), result.stdout
     assert any(line.startswith("out of stock") and "CANCELLED" in line for line in lines), result.stdout
     assert any(line.startswith("payment declined") and "CANCELLED" in line for line in lines), result.stdout
+
+
+@pytest.mark.compose
+def test_one_order_flow_shares_one_trace_started_at_the_api(
+    shop: dict[str, Any], mailbox: Mailbox, service_log: Callable[[str], str]
+) -> None:
+    """No trace context comes with the request (none does locally; Cloud Run adds one): the orders API starts a
+    trace, and every service's lines for that order's events carry it, through the events' traceparent."""
+    import json
+
+    order_id = _place(shop, _order())
+    order = _final(shop, order_id)
+    [mail] = wait_for(lambda: mail_mentioning(mailbox, order_id), 10, "confirmation mail")
+    # The saga's timeline holds the events it received; the mail's Message-ID, the OrderConfirmed it answered.
+    flow = {entry["event_id"] for entry in order["timeline"]} | {mail["Message-ID"].strip("<>").split(".")[0]}
+
+    def lines(service: str) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in service_log(service).splitlines() if line.startswith("{")]
+
+    [placed] = [
+        line for line in lines("orders") if line.get("order_id") == order_id and line["message"] == "order placed"
+    ]
+    trace = placed["logging.googleapis.com/trace"]
+    assert trace.startswith(f"projects/{shop['project']}/traces/")
+    processed = {
+        service: [line for line in lines(service) if line["message"] == "processed" and line.get("event_id") in flow]
+        for service in ("inventory", "payments", "order-saga", "notifications")
+    }
+    assert all(processed.values()), {service: len(found) for service, found in processed.items()}
+    traces = {line.get("logging.googleapis.com/trace") for found in processed.values() for line in found}
+    assert traces == {trace}
+    other = _place(shop, _order())  # the next order: a trace of its own
+    _final(shop, other)
+    [placed_other] = [
+        line for line in lines("orders") if line.get("order_id") == other and line["message"] == "order placed"
+    ]
+    assert placed_other["logging.googleapis.com/trace"] != trace

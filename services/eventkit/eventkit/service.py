@@ -32,7 +32,7 @@ from eventkit.http_api import ApiError, Response
 from eventkit.outcome import Outcome, Status
 from eventkit.readiness import readiness_answer
 from eventkit.structured_log import log_context, setup_logging
-from eventkit.trace import trace_from_headers
+from eventkit.trace import TraceContext, trace_from_headers
 
 if TYPE_CHECKING:
     from eventkit.events import DomainEvent, EventCatalog
@@ -151,12 +151,16 @@ class Service:
 
     def serve(self, request: Any, answer: Callable[[Any], Response], **context: Any) -> Response:
         """``GET /ready`` answered here; anything else by ``answer(request)``, within the request's log context
-        (its trace, and ``context`` fields on every line)."""
+        (its trace, and ``context`` fields on every line).
+
+        A request that brings no trace context starts a trace here (Cloud Run adds one to every request; the local
+        stack and compose do not): the events it publishes carry it on, so every line of one flow shares it."""
         if probe := readiness_answer(request, self.config.service):
             return probe
         self._requests.enter()
         try:
-            with log_context(trace=trace_from_headers(dict(request.headers)), **context):
+            trace = trace_from_headers(dict(request.headers)) or TraceContext.new()
+            with log_context(trace=trace, **context):
                 return answer(request)
         finally:
             # The last request out writes the marks still queued, while the instance still has CPU.
