@@ -11,10 +11,16 @@ entry in that one transaction. A redelivered or replayed event finds its ledger 
   tombstone (no event); rejected or released already → nothing.
 - ``OrderConfirmed``: RESERVED → the reserved stock is sold (``reserved`` down, ``sold`` up), so
   ``available + reserved + sold`` per SKU never changes except by restocking.
+
+A hot product's stock may be split into shards (``stock_shards`` on the product; inventory/stock_shards.py):
+an order then reserves from the shards it asks in turn, and the reservation records what it took from each, so
+a release or a sale touches exactly those.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,27 +50,59 @@ from inventory.reservation import (
     on_placed,
     wanted_per_sku,
 )
+from inventory.stock_shards import probe_order, shard_count, shard_path, take
 
 PRODUCTS = "products"
 RESERVATIONS = "reservations"
 BUS = "order-events"
 
+SHARD_COUNT_TTL_SECONDS = 30.0  # how long this instance trusts a product's shard count when choosing a lock
+
 consumer = Consumer("inventory", topics=[BUS])
+_shard_counts: dict[str, tuple[int, float]] = {}  # sku -> (shards, read at): only to choose which document to lock
+_shard_counts_guard = threading.Lock()
 
 
 def _placed_documents(event: DomainEvent) -> list[str]:
-    """The documents a reservation reads and then writes: each product's stock, and the order's reservation."""
+    """The documents a reservation reads and then writes: each product's stock (a sharded product's: the first
+    shard this order asks), and the order's reservation."""
     order: OrderPlaced = event.data  # type: ignore[assignment]
-    return [f"{PRODUCTS}/{line.sku}" for line in order.items] + [f"{RESERVATIONS}/{order.order_id}"]
+    counts = _known_shard_counts([line.sku for line in order.items])
+    stock = [
+        shard_path(line.sku, probe_order(order.order_id, line.sku, counts[line.sku])[0])
+        if counts[line.sku] > 1
+        else f"{PRODUCTS}/{line.sku}"
+        for line in order.items
+    ]
+    return [*stock, f"{RESERVATIONS}/{order.order_id}"]
 
 
 def _reserved_documents(event: DomainEvent) -> list[str]:
-    """The same for a cancellation or a sale: the products come from the reservation (read here, outside the
-    transaction, only to choose the locks; the transaction reads it again)."""
+    """The same for a cancellation or a sale: the stock documents come from the reservation (read here, outside
+    the transaction, only to choose the locks; the transaction reads it again)."""
     order_id: str = event.data.order_id  # type: ignore[attr-defined]
     snapshot = consumer.db.collection(RESERVATIONS).document(order_id).get()
-    skus = [line["sku"] for line in snapshot.get("items") or []] if snapshot.exists else []
-    return [f"{PRODUCTS}/{sku}" for sku in skus] + [f"{RESERVATIONS}/{order_id}"]
+    reservation = snapshot.to_dict() if snapshot.exists else {}
+    return [*_parts(reservation or {}), f"{RESERVATIONS}/{order_id}"]
+
+
+def _known_shard_counts(skus: list[str]) -> dict[str, int]:
+    """Each product's shard count, read at most every SHARD_COUNT_TTL_SECONDS per instance. Only the choice of a
+    lock depends on it: the transaction reads the product again and takes from the shards it names."""
+    now = time.monotonic()
+    with _shard_counts_guard:
+        counts = {
+            sku: n for sku, (n, at) in _shard_counts.items() if sku in skus and now - at < SHARD_COUNT_TTL_SECONDS
+        }
+    missing = [sku for sku in dict.fromkeys(skus) if sku not in counts]
+    if missing:
+        refs = [consumer.db.collection(PRODUCTS).document(sku) for sku in missing]
+        read = {snapshot.id: shard_count(snapshot.to_dict()) for snapshot in consumer.db.get_all(refs)}
+        with _shard_counts_guard:
+            for sku in missing:
+                counts[sku] = read.get(sku, 1)
+                _shard_counts[sku] = (counts[sku], now)
+    return counts
 
 
 # Every handler reads and writes shared stock documents: deliveries touching the same ones queue in this
@@ -87,13 +125,31 @@ def reserve_stock(event: DomainEvent, ctx: HandlerContext) -> None:
 
     wanted = wanted_per_sku((line.sku, line.quantity) for line in order.items)
     refs = {sku: db.collection(PRODUCTS).document(sku) for sku in wanted}
-    stock = {snapshot.id: _level(snapshot) for snapshot in ctx.get_all(refs.values())}
+    products = {snapshot.id: snapshot for snapshot in ctx.get_all(refs.values())}
+    stock: dict[str, StockLevel | None] = {}
+    shard_plans: dict[str, dict[int, int]] = {}  # sharded SKUs: shard -> quantity to take from it
+    shard_levels: dict[str, dict[int, StockLevel]] = {}
+    for sku, quantity in wanted.items():
+        shards = shard_count(products[sku].to_dict()) if products[sku].exists else 1
+        if shards == 1:
+            stock[sku] = _level(products[sku])
+            continue
+        levels, shard_plans[sku] = _take_from_shards(ctx, order.order_id, sku, shards, quantity)
+        shard_levels[sku] = levels
+        stock[sku] = StockLevel(available=sum(level.available for level in levels.values()))
     decision = decide(wanted, stock)
 
     for sku, quantity in decision.quantities.items():
+        if sku in shard_plans:
+            for index, part in shard_plans[sku].items():
+                level = after_reservation(shard_levels[sku][index], part)
+                shard_ref = db.document(shard_path(sku, index))
+                tx.set(shard_ref, {"available": level.available, "reserved": level.reserved}, merge=True)
+            continue
         level = after_reservation(stock[sku], quantity)  # type: ignore[arg-type]
         tx.update(refs[sku], {"available": level.available, "reserved": level.reserved})
     items = [{"sku": sku, "quantity": quantity} for sku, quantity in sorted(wanted.items())]
+    taken = {sku: {str(i): part for i, part in plan.items()} for sku, plan in shard_plans.items()}
     tx.set(
         reservation_ref,
         {
@@ -101,6 +157,7 @@ def reserve_stock(event: DomainEvent, ctx: HandlerContext) -> None:
             "status": (ReservationStatus.RESERVED if decision.accepted else ReservationStatus.REJECTED).value,
             "reason": decision.reason,
             "items": items,
+            "shards": taken if decision.accepted else {},
             "event_id": event.id,
             "updated_at": datetime.now(UTC),
         },
@@ -137,11 +194,12 @@ def release_stock(event: DomainEvent, ctx: HandlerContext) -> None:
         return
 
     items = {line["sku"]: int(line["quantity"]) for line in snapshot.get("items")}
-    refs = {sku: db.collection(PRODUCTS).document(sku) for sku in items}
-    stock = {product.id: _level(product) for product in ctx.get_all(refs.values())}
-    for sku, quantity in items.items():
-        level = after_release(stock[sku] or StockLevel(available=0), quantity)
-        tx.set(refs[sku], {"available": level.available, "reserved": level.reserved}, merge=True)
+    parts = _parts(snapshot.to_dict() or {})
+    refs = [db.document(path) for path in parts]
+    stock = {ref.path: _level(current) for ref, current in zip(refs, ctx.get_all(refs), strict=True)}
+    for ref in refs:
+        level = after_release(stock[ref.path] or StockLevel(available=0), parts[ref.path])
+        tx.set(ref, {"available": level.available, "reserved": level.reserved}, merge=True)
     tx.update(
         reservation_ref,
         {
@@ -163,15 +221,44 @@ def sell_stock(event: DomainEvent, ctx: HandlerContext) -> None:
     snapshot = ctx.get(reservation_ref)
     if not on_confirmed(_status(snapshot)):
         return
-    items = {line["sku"]: int(line["quantity"]) for line in snapshot.get("items")}
-    refs = {sku: db.collection(PRODUCTS).document(sku) for sku in items}
-    products = {product.id: product.to_dict() or {} for product in ctx.get_all(refs.values())}
-    for sku, quantity in items.items():
-        current = products.get(sku, {})
-        reserved, sold = after_sale(int(current.get("reserved", 0)), int(current.get("sold", 0)), quantity)
-        tx.set(refs[sku], {"reserved": reserved, "sold": sold}, merge=True)
+    parts = _parts(snapshot.to_dict() or {})
+    refs = [db.document(path) for path in parts]
+    for ref, current in zip(refs, ctx.get_all(refs), strict=True):
+        level = current.to_dict() or {}
+        reserved, sold = after_sale(int(level.get("reserved", 0)), int(level.get("sold", 0)), parts[ref.path])
+        tx.set(ref, {"reserved": reserved, "sold": sold}, merge=True)
     now = datetime.now(UTC)
     tx.update(reservation_ref, {"status": ReservationStatus.SOLD.value, "sold_at": now, "updated_at": now})
+
+
+def _take_from_shards(
+    ctx: HandlerContext, order_id: str, sku: str, shards: int, quantity: int
+) -> tuple[dict[int, StockLevel], dict[int, int]]:
+    """Read the order's shards in its probe order, one at a time, until they cover ``quantity`` (or all are
+    read): their levels, and what to take from each."""
+    levels: dict[int, StockLevel] = {}
+    covered = 0
+    for index in probe_order(order_id, sku, shards):
+        if covered >= quantity:
+            break
+        level = _level(ctx.get(ctx.db.document(shard_path(sku, index)))) or StockLevel(available=0)
+        levels[index] = level
+        covered += max(level.available, 0)
+    plan, _ = take(quantity, ((index, level.available) for index, level in levels.items()))
+    return levels, plan
+
+
+def _parts(reservation: dict[str, Any]) -> dict[str, int]:
+    """Stock document path -> the quantity this reservation holds there."""
+    shards = reservation.get("shards") or {}
+    parts: dict[str, int] = {}
+    for line in reservation.get("items") or []:
+        sku = line["sku"]
+        if sku in shards:
+            parts |= {shard_path(sku, int(index)): int(part) for index, part in shards[sku].items()}
+        else:
+            parts[f"{PRODUCTS}/{sku}"] = int(line["quantity"])
+    return parts
 
 
 def _emit(ctx: HandlerContext, order_id: str, event_type: str, data: dict[str, Any]) -> None:

@@ -1,4 +1,8 @@
-"""Loading the demo catalog (products.yaml beside this file) into the Firestore emulator."""
+"""Loading the demo catalog (products.yaml beside this file) into the Firestore emulator.
+
+A product with ``stock_shards: N`` gets its ``available`` spread over ``products/{sku}/stock_shards/{0..N-1}``
+(inventory's layout: services/inventory/inventory/stock_shards.py), none on its own document.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +33,16 @@ def seed_catalog(firestore_host: str, project: str, path: Path = PRODUCTS_FILE) 
         batch = client.batch()
         products = load_products(path)
         for product in products:
-            batch.set(client.collection("products").document(product["sku"]), product)
+            ref = client.collection("products").document(product["sku"])
+            shards = int(product.get("stock_shards", 1))
+            if shards <= 1:
+                batch.set(ref, product)
+                continue
+            batch.set(ref, {**product, "available": 0, "reserved": 0})
+            base, extra = divmod(int(product["available"]), shards)
+            for index in range(shards):
+                level = {"available": base + (1 if index < extra else 0), "reserved": 0, "sold": 0}
+                batch.set(ref.collection("stock_shards").document(str(index)), level)
         batch.commit()
         return len(products)
     finally:

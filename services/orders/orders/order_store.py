@@ -2,6 +2,9 @@
 
 Collections: ``products/{sku}`` (the catalog: name, price, currency, available, reserved), ``orders/{order_id}``,
 ``order_requests/{sha256(Idempotency-Key)}`` (which order a key created, and the request's fingerprint).
+
+A product with ``stock_shards: N`` keeps its stock in ``products/{sku}/stock_shards/{0..N-1}`` instead (inventory
+writes it: services/inventory/inventory/stock_shards.py); what it has available is the sum over them.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ PRODUCTS = "products"
 ORDERS = "orders"
 ORDER_REQUESTS = "order_requests"
 ORDER_TOPIC = "order-events"
+# Inventory's layout of a sharded product (inventory/stock_shards.py): the field naming how many shards, and their
+# collection under the product.
+SHARDS_FIELD = "stock_shards"
+STOCK_SHARDS = "stock_shards"
 
 
 class IdempotencyKeyReused(Exception):
@@ -34,7 +41,8 @@ class Placed:
     staged: StagedEvent | None  # the OrderPlaced this request committed, to publish after the commit
 
 
-def product_from(snapshot: Any) -> Product | None:
+def product_from(snapshot: Any, available: int | None = None) -> Product | None:
+    """``available``: a sharded product's sum over its shards (its own document holds none)."""
     if not snapshot.exists:
         return None
     doc = snapshot.to_dict()
@@ -43,7 +51,7 @@ def product_from(snapshot: Any) -> Product | None:
         name=doc.get("name", snapshot.id),
         price=int(doc["price"]),
         currency=doc.get("currency", "EUR"),
-        available=int(doc.get("available", 0)),
+        available=int(doc.get("available", 0)) if available is None else available,
     )
 
 
@@ -132,5 +140,26 @@ def get_order(db: Any, order_id: str) -> dict[str, Any] | None:
 
 
 def list_products(db: Any) -> list[Product]:
-    products = (product_from(snapshot) for snapshot in db.collection(PRODUCTS).order_by("__name__").stream())
+    snapshots = list(db.collection(PRODUCTS).order_by("__name__").stream())
+    totals = _sharded_available(db, snapshots)
+    products = (product_from(snapshot, totals.get(snapshot.id)) for snapshot in snapshots)
     return [product for product in products if product is not None]
+
+
+def _sharded_available(db: Any, snapshots: list[Any]) -> dict[str, int]:
+    """Sharded products' available stock, summed over their shards (one read of all of them)."""
+    sharded = {
+        snapshot.id: shards
+        for snapshot in snapshots
+        if isinstance(shards := (snapshot.to_dict() or {}).get(SHARDS_FIELD), int) and shards > 1
+    }
+    refs = [
+        db.collection(PRODUCTS).document(sku).collection(STOCK_SHARDS).document(str(index))
+        for sku, shards in sharded.items()
+        for index in range(shards)
+    ]
+    totals = dict.fromkeys(sharded, 0)
+    for shard in db.get_all(refs) if refs else ():
+        sku = shard.reference.parent.parent.id
+        totals[sku] = totals.get(sku, 0) + (int((shard.to_dict() or {}).get("available", 0)) if shard.exists else 0)
+    return totals
