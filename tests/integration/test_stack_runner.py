@@ -183,7 +183,7 @@ def test_stack_json_describes_the_running_stack(runner: Stack, project_dir: Path
         "logs": str(project_dir / "state" / "logs"),
         "mail": str(project_dir / "state" / "mail"),
     }
-    assert list(record["pids"]) == ["pubsub", "firestore", "storage", "smtp", "recorder"]
+    assert list(record["pids"]) == ["pubsub", "firestore", "storage", "smtp", "supervisor", "recorder"]
     assert all(group_is_alive(pid) for pid in record["pids"].values())
     assert all((project_dir / "state" / "logs" / f"{name}.log").is_file() for name in record["pids"])
 
@@ -200,7 +200,7 @@ def test_service_sources_are_byte_compiled_as_in_the_images(runner: Stack, proje
 
 def test_status_reports_every_process_alive_and_answering(runner: Stack) -> None:
     statuses = runner.status()
-    assert [s.name for s in statuses] == ["pubsub", "firestore", "storage", "smtp", "recorder"]
+    assert [s.name for s in statuses] == ["pubsub", "firestore", "storage", "smtp", "supervisor", "recorder"]
     assert all(s.alive and s.answering for s in statuses), statuses
 
 
@@ -295,7 +295,7 @@ def test_pubsub_port_taken_after_the_check_fails_fast(
             stack.up()
     assert time.monotonic() - began < 30
     _assert_ports_free(PortLayout(base, ("recorder",)))
-    assert not (tmp_path / "state" / "starting.json").exists()
+    assert not list((tmp_path / "state" / "processes").glob("*.json"))  # every record removed with its process
 
 
 def test_failing_service_stops_what_was_started(project_dir: Path, tmp_path: Path) -> None:
@@ -303,11 +303,13 @@ def test_failing_service_stops_what_was_started(project_dir: Path, tmp_path: Pat
     broken.write_text(TOPOLOGY.replace("target: handle", "target: no_such_function"))
     base = find_free_port_base(1)
     stack = Stack(tmp_path / "state", base, PROJECT, topology_path=broken)
-    with pytest.raises(StackError, match=r"recorder exited with code \d+ before it was ready(.|\n)*no_such_function"):
+    with pytest.raises(
+        StackError, match=r"recorder exited before it was ready \(exit code \d+\)(.|\n)*no_such_function"
+    ):
         stack.up()
     _assert_ports_free(PortLayout(base, ("recorder",)))
     assert not (tmp_path / "state" / "stack.json").exists()
-    assert not (tmp_path / "state" / "starting.json").exists()
+    assert not list((tmp_path / "state" / "processes").glob("*.json"))  # every record removed with its process
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process start times come from /proc")
@@ -334,7 +336,7 @@ def test_down_leaves_alone_a_process_that_reused_a_recorded_pid(tmp_path: Path) 
         os.utime(record, (an_hour_ago, an_hour_ago))
         stack = Stack(tmp_path / "state")
         assert [s.alive for s in stack.status()] == [False]
-        assert stack.down() == []
+        assert stack.down() == {}
         assert stranger.poll() is None
     finally:
         stranger.kill()
@@ -400,7 +402,7 @@ def test_a_group_left_paused_still_stops_at_sigterm_without_waiting_for_sigkill(
 
 def test_down_stops_every_process_and_frees_the_ports(runner: Stack, info: StackInfo, topology: Topology) -> None:
     # Last in the module: it stops the shared stack.
-    assert runner.down() == ["pubsub", "firestore", "storage", "smtp", "recorder"]
+    assert list(runner.down()) == ["pubsub", "firestore", "storage", "smtp", "supervisor", "recorder"]
     assert not any(group_is_alive(pid) for pid in info.pids.values())
     _assert_ports_free(PortLayout(runner.port_base, tuple(topology.services)))
     assert runner.info() is None
