@@ -21,7 +21,7 @@ export PYTHONNODEBUGRANGES := 1
 help:
 	@echo "make up        run emulators + services in the foreground (Ctrl-C stops all); DETACH=1 to background"
 	@echo "make down      stop a detached stack"
-	@echo "make status    what the stack runs and whether it answers"
+	@echo "make status    what the stack runs, whether it answers, restarts per service"
 	@echo "make test      the whole test suite: test-local, then test-containers"
 	@echo "make test-local        every layer on the local stack (processes; starts its own)"
 	@echo "make test-containers   the images, built and run under docker compose (needs Docker)"

@@ -113,6 +113,7 @@ class Stack:
         self.started_in_seconds: float | None = None
         # Children started by this object; kept so they are reaped here rather than warned about at exit.
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._services: list[str] = []  # those the supervisor started for this object, in topology order
 
     # --- public API ---------------------------------------------------------------------------------------
 
@@ -397,6 +398,7 @@ class Stack:
                     "log": str(self._log(service.name)),
                 }
             )
+        self._services = list(topology.services)
         policy = self.restart_policy
         argv = [
             sys.executable, "-m", "stack.supervisor", "--state-dir", str(self.state_dir),
@@ -513,13 +515,12 @@ class Stack:
 
     def _pids(self) -> dict[str, int]:
         """This stack's processes, in start order: this object's children, and the services the supervisor runs."""
-        pids = {name: process.pid for name, process in self._children.items()}
-        services = {name: r.pid for name, r in read_records(self.state_dir).items() if process_kind(name) == "service"}
+        records = read_records(self.state_dir)
         ordered = {}
-        for name, pid in pids.items():
-            ordered[name] = pid
-            if name == "supervisor":
-                ordered.update(services)
+        for name, process in self._children.items():
+            ordered[name] = process.pid
+            if name == "supervisor":  # the services it started, in topology order
+                ordered.update({service: records[service].pid for service in self._services if service in records})
         return ordered
 
     def _log(self, name: str) -> Path:

@@ -27,6 +27,7 @@ from google.cloud import pubsub_v1
 from stack.bootstrap import create_pubsub_topology, pubsub_admin_clients, storage_client
 from stack.errors import StackError
 from stack.ports import PortLayout, find_free_port_base
+from stack.process_records import ProcessRecord, new_record, write_record
 from stack.processes import group_is_alive, paused_groups, port_is_free, stop_groups
 from stack.runner import Stack
 from stack.state import StackInfo
@@ -341,6 +342,27 @@ def test_down_leaves_alone_a_process_that_reused_a_recorded_pid(tmp_path: Path) 
     finally:
         stranger.kill()
         stranger.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process start times come from /proc")
+def test_down_finds_processes_by_their_records_alone_but_never_a_pid_reused_since(tmp_path: Path) -> None:
+    ours = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        state_dir = tmp_path / "state"
+        write_record(state_dir, new_record("inventory", ours.pid))  # no stack.json at all
+        an_hour_ago = new_record("pubsub", stranger.pid).started - 3600  # the recorded process ended; pid reused
+        write_record(state_dir, ProcessRecord("pubsub", stranger.pid, started=an_hour_ago))
+
+        assert Stack(state_dir).down() == {"inventory": ours.pid}
+
+        assert ours.wait(timeout=10) == -signal.SIGTERM
+        assert stranger.poll() is None
+        assert not list((state_dir / "processes").glob("*.json"))
+    finally:
+        for process in (ours, stranger):
+            process.kill()
+            process.wait()
 
 
 def _process_state(pid: int) -> str:
