@@ -17,6 +17,7 @@ from types import FrameType
 
 from stack import state
 from stack.errors import StackError
+from stack.instances import parse_instances
 from stack.ports import DEFAULT_PORT_BASE
 from stack.processes import group_is_alive
 from stack.runner import DEFAULT_PROJECT, DEFAULT_STATE_DIR, ProcessStatus, Stack
@@ -52,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds a crashed service waits before its restart: FIRST, doubling per crash in a row up to MAX "
         "(default: %(default)s)",
     )
+    up.add_argument(
+        "--instances",
+        action="append",
+        default=[],
+        metavar="SERVICE=N[,...]",
+        help="run N instances of SERVICE behind one front that spreads requests across them (default: 1 each)",
+    )
     up.set_defaults(command=_up)
 
     down = commands.add_parser("down", help="stop the recorded processes")
@@ -61,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     status.set_defaults(command=_status)
 
     restart = commands.add_parser("restart", help="restart one service now (the supervisor stops and starts it)")
-    restart.add_argument("name", help="a service of the running stack")
+    restart.add_argument("name", help="a service of the running stack (all its instances, in turn), or SERVICE.N")
     restart.set_defaults(command=_restart)
 
     demo = commands.add_parser("demo", help="place three orders and follow each to CONFIRMED or CANCELLED")
@@ -93,6 +101,7 @@ def _up(args: argparse.Namespace) -> int:
         args.project,
         topology_path=args.topology,
         restart_policy=args.restart_backoff,
+        instances=parse_instances(args.instances),
     )
     signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM stops the stack exactly like Ctrl-C
     try:
@@ -141,8 +150,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _restart(args: argparse.Namespace) -> int:
-    old, new = Stack(args.state_dir).restart_service(args.name)
-    print(f"restarted {args.name}: pid {old} → {new}, answering")
+    for name, old, new in Stack(args.state_dir).restart_service(args.name):
+        print(f"restarted {name}: pid {old} → {new}, answering", flush=True)
     return 0
 
 
@@ -196,7 +205,7 @@ def _watch(info: StackInfo, stack: Stack) -> None:
             print("stack: stopped by `python -m stack down`", file=sys.stderr)
             return
         for name, pid in pids.items():
-            if process_kind(name) != "service" and name not in reported and not group_is_alive(pid):
+            if process_kind(name) in ("emulator", "helper") and name not in reported and not group_is_alive(pid):
                 reported.add(name)
                 print(f"stack: {name} (pid {pid}) exited; see {info.log_file(name)}", file=sys.stderr)
 

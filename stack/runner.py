@@ -39,6 +39,7 @@ from stack.emulators import (
     pubsub_command,
 )
 from stack.errors import StackError
+from stack.instances import check_instances, log_name, supervision_plan
 from stack.ports import DEFAULT_PORT_BASE, PortLayout, ensure_free
 from stack.process_records import ProcessRecord, new_record, read_records, write_record
 from stack.processes import (
@@ -59,8 +60,6 @@ from stack.services import (
     check_sources,
     compile_sources,
     functions_framework_executable,
-    service_command,
-    service_env,
 )
 from stack.state import StackInfo, process_kind
 from stack.supervisor import RestartPolicy, request_restart
@@ -102,6 +101,7 @@ class Stack:
         topology_path: Path | None = None,
         repo_root: Path = REPO_ROOT,
         restart_policy: RestartPolicy | None = None,
+        instances: Mapping[str, int] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.port_base = port_base
@@ -109,11 +109,12 @@ class Stack:
         self.topology_path = topology_path
         self.repo_root = repo_root
         self.restart_policy = restart_policy or RestartPolicy()
+        self.instances = {name: count for name, count in (instances or {}).items() if count > 1}
         self.logs_dir = self.state_dir / "logs"
         self.started_in_seconds: float | None = None
         # Children started by this object; kept so they are reaped here rather than warned about at exit.
         self._children: dict[str, subprocess.Popen[bytes]] = {}
-        self._services: list[str] = []  # those the supervisor started for this object, in topology order
+        self._supervised: list[str] = []  # what the supervisor started for this object: instances, then fronts
 
     # --- public API ---------------------------------------------------------------------------------------
 
@@ -122,7 +123,8 @@ class Stack:
         began = time.monotonic()
         topology = load_topology(self.topology_path)
         check_sources(topology)
-        layout = PortLayout(self.port_base, tuple(topology.services))
+        check_instances(self.instances, topology)
+        layout = PortLayout(self.port_base, tuple(topology.services), self.instances)
         with self._locked():
             self._refuse_if_running()
             ensure_free(layout)
@@ -164,28 +166,37 @@ class Stack:
             return list(info.services)
         return [name for name in state.recorded_pids(self.state_dir) if process_kind(name) == "service"]
 
-    def restart_service(self, name: str, timeout: float = RESTART_TIMEOUT) -> tuple[int, int]:
-        """Have the supervisor restart one service now (an operator's restart); returns (old pid, new pid) once
-        the new process answers."""
-        services = self.services()
-        if name not in services:
+    def restart_service(self, name: str, timeout: float = RESTART_TIMEOUT) -> list[tuple[str, int, int]]:
+        """Have the supervisor restart a service now (an operator's restart), or one instance of it (``NAME.N``);
+        a service with several instances is restarted one instance after the other, so it keeps answering.
+
+        Returns (process, old pid, new pid) for each process replaced, once the new one answers.
+        """
+        info = self.info()
+        pids = state.recorded_pids(self.state_dir)
+        instances = info.instances if info else {}
+        names = [*self.services(), *(f"{s}.{n}" for s, urls in instances.items() for n in range(1, len(urls) + 1))]
+        if name not in names:
             what = (
                 f"{name} is an emulator or helper, not a service"
-                if name in state.recorded_pids(self.state_dir)
-                else (f"no service named {name!r} in the stack recorded in {self.state_dir}")
+                if name in pids
+                else f"no service named {name!r} in the stack recorded in {self.state_dir}"
             )
-            raise StackError(f"{what}; services: {', '.join(services) or '(none)'}")
-        pids = state.recorded_pids(self.state_dir)
+            raise StackError(f"{what}; services: {', '.join(names) or '(none)'}")
         supervisor = pids.get("supervisor")
         if supervisor is None or not group_is_alive(supervisor):
             raise StackError(
                 f"the stack's supervisor is not running, so nothing can restart {name}; "
                 f"see {self._log('supervisor')}, then `python -m stack down` and `up` again"
             )
-        old = pids[name]
+        targets = [f"{name}.{n}" for n in range(1, len(instances[name]) + 1)] if name in instances else [name]
+        return [self._restart_one(target, info, timeout) for target in targets]
+
+    def _restart_one(self, name: str, info: StackInfo | None, timeout: float) -> tuple[str, int, int]:
+        old = state.recorded_pids(self.state_dir)[name]
         request = request_restart(self.state_dir, name)
-        info = self.info()
-        port = int(info.services[name].rsplit(":", 1)[1]) if info else None
+        address = info.address(name) if info else None
+        port = int(address.rsplit(":", 1)[1]) if address else None
 
         def restarted() -> bool:
             record = read_records(self.state_dir).get(name)
@@ -205,7 +216,7 @@ class Stack:
                     f"last lines of {self._log('supervisor')}:\n{log_tail(self._log('supervisor'))}"
                 )
             time.sleep(0.1)
-        return old, state.recorded_pids(self.state_dir)[name]
+        return name, old, state.recorded_pids(self.state_dir)[name]
 
     def restart_pubsub(self) -> None:
         """Stop the Pub/Sub emulator and start it again on the same port, with the topology re-created.
@@ -244,7 +255,7 @@ class Stack:
         publishers = [
             pid
             for name, pid in state.recorded_pids(self.state_dir).items()
-            if process_kind(name) == "service" or name in NON_SERVICE_PUBLISHERS
+            if process_kind(name) in ("service", "instance") or name in NON_SERVICE_PUBLISHERS
         ]
         with paused_groups(publishers):
             bootstrap.create_pubsub_topology(info.emulators["pubsub"], topology, self.project, info.services)
@@ -324,6 +335,10 @@ class Stack:
             "smtp": f"127.0.0.1:{layout.smtp}",
         }
         service_urls = {name: f"http://127.0.0.1:{layout.service(name)}" for name in topology.services}
+        instance_urls = {
+            name: tuple(f"http://127.0.0.1:{layout.instance(name, n)}" for n in range(1, count + 1))
+            for name, count in self.instances.items()
+        }
         self._start_emulators(topology, layout, emulators, addresses, service_urls)
         self._start_services(topology, layout, addresses)
         self._start_scheduler(topology, service_urls)
@@ -337,6 +352,7 @@ class Stack:
                 pids=self._pids(),
                 logs=self.logs_dir,
                 state_dir=self.state_dir,
+                instances=instance_urls,
             )
             state.write_info(info)
         return info
@@ -380,25 +396,22 @@ class Stack:
     def _start_services(self, topology: Topology, layout: PortLayout, addresses: Mapping[str, str]) -> None:
         """The supervisor starts the services (it is their parent, so it learns how each one ends); this waits
         until each answers, and fails as before if one ends first."""
-        executable = functions_framework_executable()
         compile_sources(topology)
-        plan = []
-        for service in topology.services.values():
-            port = layout.service(service.name)
-            env = service_env(
-                service, topology, project=self.project, port=port, emulators=addresses, base_env=os.environ
-            )
-            argv = service_command(executable, service, port)
-            plan.append(
-                {
-                    "name": service.name,
-                    "argv": argv,
-                    "cwd": str(service.source),
-                    "env": env,
-                    "log": str(self._log(service.name)),
-                }
-            )
-        self._services = list(topology.services)
+        plan = supervision_plan(
+            topology,
+            layout,
+            executable=functions_framework_executable(),
+            project=self.project,
+            emulators=addresses,
+            base_env=os.environ,
+            logs_dir=self.logs_dir,
+            repo_root=self.repo_root,
+        )
+        for entry in plan:
+            if entry.get("append"):  # a log the instances share: emptied once, here
+                Path(entry["log"]).parent.mkdir(parents=True, exist_ok=True)
+                Path(entry["log"]).write_bytes(b"")
+        self._supervised = [entry["name"] for entry in plan]
         policy = self.restart_policy
         argv = [
             sys.executable, "-m", "stack.supervisor", "--state-dir", str(self.state_dir),
@@ -408,8 +421,9 @@ class Stack:
         ]  # fmt: skip
         self._start("supervisor", argv, self.repo_root, dict(os.environ), stdin=json.dumps({"services": plan}).encode())
         self._wait("supervisor", log_contains(self._log("supervisor"), supervisor.READY_LINE), SERVICE_READY_TIMEOUT)
-        for name in topology.services:
-            self._wait_service(name, layout.service(name))
+        for name in self._supervised:
+            port = layout.instance(*_split(name)) if process_kind(name) == "instance" else layout.service(name)
+            self._wait_service(name, port)
 
     def _wait_service(self, name: str, port: int) -> None:
         # functions-framework answers /robots.txt itself (404) without calling the function, so the probe
@@ -500,15 +514,16 @@ class Stack:
         port = int(address.rsplit(":", 1)[1]) if address else None
         if info is not None and address is None:
             address, port = "(calls out only)", None
+        kind = "front" if info is not None and name in info.instances else process_kind(name)
         return ProcessStatus(
             name=name,
-            kind=process_kind(name),
+            kind=kind,
             pid=pid,
             alive=alive,
             address=address,
             answering=tcp_accepts(port) if port is not None else alive,
             log=self._log(name),
-            restarts=record.restarts if record and process_kind(name) == "service" else None,
+            restarts=record.restarts if record and kind in ("service", "instance", "front") else None,
             last_exit=record.last_exit if record else None,
             restart_in=max(record.restart_at - time.time(), 0.0) if record and record.restart_at else None,
         )
@@ -519,12 +534,14 @@ class Stack:
         ordered = {}
         for name, process in self._children.items():
             ordered[name] = process.pid
-            if name == "supervisor":  # the services it started, in topology order
-                ordered.update({service: records[service].pid for service in self._services if service in records})
+            if name == "supervisor":  # what it started, in its plan's order
+                ordered.update({other: records[other].pid for other in self._supervised if other in records})
         return ordered
 
     def _log(self, name: str) -> Path:
-        return self.logs_dir / f"{name}.log"
+        info = None if self.instances else self.info()
+        fronted = self.instances or (info.instances if info else {})
+        return self.logs_dir / f"{log_name(name, fronted)}.log"
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -533,3 +550,8 @@ class Stack:
         with (self.state_dir / LOCK_FILE).open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
+
+
+def _split(instance: str) -> tuple[str, int]:
+    service, number = instance.rsplit(".", 1)
+    return service, int(number)

@@ -32,9 +32,16 @@ REUSE_SLACK_SECONDS = 2.0  # /proc's boot time has 1 s resolution
 
 
 def process_kind(name: str) -> str:
+    """emulator, helper, service, or instance (one of several of a service; the service's name is its front)."""
     if name in EMULATOR_NAMES:
         return "emulator"
-    return "helper" if name in HELPER_NAMES else "service"
+    if name in HELPER_NAMES:
+        return "helper"
+    return "instance" if "." in name else "service"  # service names never hold a dot (topology.py)
+
+
+def instance_name(service: str, number: int) -> str:
+    return f"{service}.{number}"
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,8 @@ class StackInfo:
     pids: Mapping[str, int]  # process name (emulator or service) -> pid, which is also its process group
     logs: Path
     state_dir: Path = field(compare=False)  # where the record lives; not itself in stack.json
+    # service -> its instances' base URLs, for a service that runs several (its URL in `services` is then its front)
+    instances: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def client_env(self) -> dict[str, str]:
         """The environment that points Google client libraries at this stack."""
@@ -65,6 +74,10 @@ class StackInfo:
 
     def address(self, name: str) -> str | None:
         """Where a process listens; None for helpers that only call out (the scheduler)."""
+        if process_kind(name) == "instance":
+            service, number = name.rsplit(".", 1)
+            urls = self.instances.get(service, ())
+            return urls[int(number) - 1] if number.isdigit() and 0 < int(number) <= len(urls) else None
         return self.emulators.get(name) or self.services.get(name)
 
     @property
@@ -77,6 +90,7 @@ class StackInfo:
             "project": self.project,
             "emulators": dict(self.emulators),
             "services": dict(self.services),
+            "instances": {service: list(urls) for service, urls in self.instances.items()},
             "topics": dict(self.topics),
             "subscriptions": dict(self.subscriptions),
             "buckets": dict(self.buckets),
@@ -96,6 +110,7 @@ class StackInfo:
         pids: Mapping[str, int],
         logs: Path,
         state_dir: Path,
+        instances: Mapping[str, tuple[str, ...]] | None = None,
     ) -> StackInfo:
         """A stack running ``topology`` in ``project``: its topics, subscriptions and buckets named from it."""
         from stack.bootstrap import subscription_path, topic_path  # the Pub/Sub client comes with it: on use only
@@ -111,6 +126,7 @@ class StackInfo:
             pids=MappingProxyType(dict(pids)),
             logs=logs,
             state_dir=state_dir,
+            instances=MappingProxyType(dict(instances or {})),
         )
 
     @classmethod
@@ -125,6 +141,7 @@ class StackInfo:
             pids=MappingProxyType({name: int(pid) for name, pid in data["pids"].items()}),
             logs=Path(data["logs"]),
             state_dir=state_dir,
+            instances=MappingProxyType({name: tuple(urls) for name, urls in data.get("instances", {}).items()}),
         )
 
 

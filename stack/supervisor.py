@@ -110,6 +110,7 @@ class Supervised:
     cwd: Path
     env: dict[str, str]
     log: Path
+    append: bool = False  # the log is shared (instances of one service): never truncate it
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0  # monotonic
     crashes_in_a_row: int = 0
@@ -124,6 +125,7 @@ class Supervised:
             cwd=Path(entry["cwd"]),
             env=dict(entry["env"]),
             log=Path(entry["log"]),
+            append=bool(entry.get("append", False)),
         )
 
 
@@ -201,7 +203,7 @@ class Supervisor:
         service.restart_at = None
         try:
             service.process = start_process(
-                service.argv, log_path=service.log, cwd=service.cwd, env=service.env, append=not first
+                service.argv, log_path=service.log, cwd=service.cwd, env=service.env, append=service.append or not first
             )
         except StackError as exc:  # e.g. the executable went missing: counts as a crash
             if first:

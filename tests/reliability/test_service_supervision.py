@@ -8,150 +8,43 @@ The tests run in file order; the last one removes stack.json and still stops eve
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import textwrap
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from google.api_core import exceptions as google_exceptions
+from cli_stack import (
+    ENDED,
+    FIRST_DELAY,
+    RESTARTED,
+    SERVICES,
+    StackUnderTest,
+    make_project,
+    nothing_dead_lettered,
+    pushed,
+    run_stack,
+    status_rows,
+    up_args,
+    wait_for_restart,
+)
 from google.cloud import pubsub_v1
 from reliability_support import REPO, wait_for
 
-from stack.ports import PortLayout, find_free_port_base
-from stack.process_records import ProcessRecord, read_record
+from stack.ports import PortLayout
 from stack.processes import group_is_alive, http_answers, port_is_free
-
-PROJECT = "supervision-test"
-FIRST_DELAY, MAX_DELAY = 0.25, 2.0  # --restart-backoff, so a crash loop shows its doubling within seconds
-SERVICES = ("recorder", "crasher")
-
-RECORDER = textwrap.dedent(
-    """
-    import json, pathlib, uuid
-
-    INBOX = pathlib.Path(__file__).parent / "inbox"
-
-    def handle(request):
-        INBOX.mkdir(exist_ok=True)
-        tmp = INBOX / f".{uuid.uuid4().hex}"
-        tmp.write_text(json.dumps(request.get_json(silent=True)))
-        tmp.rename(INBOX / f"{uuid.uuid4().hex}.json")  # whole files only
-        return "", 204
-    """
-)
-
-CRASHER = textwrap.dedent(
-    """
-    import os, pathlib
-
-    if (pathlib.Path(__file__).parent / "crash-on-start").exists():
-        print("crasher: crash-on-start is there; exiting with 3", flush=True)
-        os._exit(3)
-
-    def handle(request):
-        return "", 204
-    """
-)
-
-TOPOLOGY = textwrap.dedent(
-    """
-    defaults:
-      subscription:
-        ack_deadline_seconds: 10
-        max_delivery_attempts: 5
-        retry_minimum_backoff_seconds: 1
-        retry_maximum_backoff_seconds: 5
-        message_retention_seconds: 600
-    services:
-      recorder: {source: recorder, target: handle, signature_type: http, request_timeout_seconds: 10}
-      crasher: {source: crasher, target: handle, signature_type: http, request_timeout_seconds: 10}
-    topics:
-      sup-events: {description: the bus}
-      sup-uploads: {description: upload notifications}
-      sup-dead-letter: {dead_letter: true}
-    subscriptions:
-      recorder-sup-events: {topic: sup-events, push_to: recorder, dead_letter_topic: sup-dead-letter}
-      crasher-sup-uploads: {topic: sup-uploads, push_to: crasher, dead_letter_topic: sup-dead-letter}
-    buckets:
-      uploads: {name: sup-uploads, notify_topic: sup-uploads}
-      renditions: {name: sup-renditions}
-    """
-)
-
-ENDED = re.compile(
-    r"^(?P<at>\S+) (?P<name>[\w-]+) \(pid (?P<pid>\d+)\) ended: (?P<exit>.+) after [\d.]+ s; "
-    r"restart (?P<restart>\d+) in (?P<delay>[\d.]+) s"
-)
-RESTARTED = re.compile(r"^(?P<at>\S+) (?P<name>[\w-]+) restarted: pid (?P<pid>\d+) \(restart (?P<restart>\d+)\)")
-
-
-@dataclass(frozen=True)
-class Detached:
-    root: Path
-    state_dir: Path
-    port_base: int
-
-    def record(self, name: str) -> ProcessRecord:
-        record = read_record(self.state_dir, name)
-        assert record is not None, f"no record of {name} in {self.state_dir}"
-        return record
-
-    def stack_json(self) -> dict:
-        return json.loads((self.state_dir / "stack.json").read_text())
-
-    def supervisor_log(self) -> str:
-        return (self.state_dir / "logs" / "supervisor.log").read_text()
-
-    def port(self, name: str) -> int:
-        return PortLayout(self.port_base, SERVICES).service(name)
-
-
-def run_stack(state_dir: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    """``python -m stack ...`` as an operator runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "stack", *args, "--state-dir", str(state_dir)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def _project(root: Path) -> Detached:
-    """The two services and their topology under ``root``; a stack of them on a free port block."""
-    for name, source in (("recorder", RECORDER), ("crasher", CRASHER)):
-        (root / name).mkdir()
-        (root / name / "main.py").write_text(source)
-    (root / "topology.yaml").write_text(TOPOLOGY)
-    return Detached(root, root / "state", find_free_port_base(len(SERVICES)))
-
-
-def _up_args(stack: Detached) -> list[str]:
-    return [
-        "up",
-        "--port-base", str(stack.port_base),
-        "--project", PROJECT,
-        "--topology", str(stack.root / "topology.yaml"),
-        "--restart-backoff", f"{FIRST_DELAY},{MAX_DELAY}",
-    ]  # fmt: skip
 
 
 def test_in_the_foreground_a_killed_service_is_restarted_and_the_terminal_says_so(tmp_path: Path) -> None:
     # First in the module, so its stack is gone before the detached one starts.
-    stack = _project(tmp_path)
+    stack = make_project(tmp_path)
     out, err = tmp_path / "up.out", tmp_path / "up.err"
-    argv = [sys.executable, "-m", "stack", *_up_args(stack), "--state-dir", str(stack.state_dir)]
+    argv = [sys.executable, "-m", "stack", *up_args(stack), "--state-dir", str(stack.state_dir)]
     with out.open("w") as stdout, err.open("w") as stderr:
         up = subprocess.Popen(argv, cwd=REPO, stdout=stdout, stderr=stderr, start_new_session=True)
     try:
@@ -176,20 +69,10 @@ def test_in_the_foreground_a_killed_service_is_restarted_and_the_terminal_says_s
         run_stack(stack.state_dir, "down")
 
 
-def wait_for_restart(stack: Detached, name: str, old: int) -> int:
-    """The pid of the process that replaced ``old``, once it answers."""
-    wait_for(
-        lambda: stack.record(name).pid != old and http_answers(stack.port(name), "/robots.txt"),
-        60,
-        f"{name} restarted and answering",
-    )
-    return stack.record(name).pid
-
-
 @pytest.fixture(scope="module")
-def detached(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Detached]:
-    stack = _project(tmp_path_factory.mktemp("supervision"))
-    up = run_stack(stack.state_dir, *_up_args(stack), "--detach")
+def detached(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackUnderTest]:
+    stack = make_project(tmp_path_factory.mktemp("supervision"))
+    up = run_stack(stack.state_dir, *up_args(stack), "--detach")
     assert up.returncode == 0, up.stderr
     try:
         yield stack
@@ -197,24 +80,8 @@ def detached(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Detached]:
         run_stack(stack.state_dir, "down")  # nothing left to stop when the last test ran
 
 
-def _pushed_data(root: Path) -> list[bytes]:
-    """The data of every message the recorder was pushed (and answered 204 to: it saves before it answers)."""
-    bodies = [json.loads(path.read_text()) for path in (root / "recorder" / "inbox").glob("*.json")]
-    return [base64.b64decode(body["message"]["data"]) for body in bodies]
-
-
-def _nothing_dead_lettered(stack: Detached) -> bool:
-    subscriber = pubsub_v1.SubscriberClient()
-    path = stack.stack_json()["subscriptions"]["sup-dead-letter-pull"]
-    try:
-        response = subscriber.pull(request={"subscription": path, "max_messages": 10}, timeout=5)
-    except google_exceptions.DeadlineExceeded:
-        return True
-    return not response.received_messages
-
-
 def test_a_killed_service_is_restarted_and_then_gets_the_push_sent_while_it_was_down(
-    detached: Detached, monkeypatch: pytest.MonkeyPatch
+    detached: StackUnderTest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", detached.stack_json()["emulators"]["pubsub"])
     old = detached.record("recorder").pid
@@ -225,7 +92,7 @@ def test_a_killed_service_is_restarted_and_then_gets_the_push_sent_while_it_was_
     pubsub_v1.PublisherClient().publish(detached.stack_json()["topics"]["sup-events"], marker.encode()).result(30)
 
     wait_for(
-        lambda: marker.encode() in _pushed_data(detached.root),
+        lambda: marker.encode() in [data for data, _ in pushed(detached)],
         60,
         "the restarted recorder processing the push published while it was down",
     )
@@ -236,22 +103,20 @@ def test_a_killed_service_is_restarted_and_then_gets_the_push_sent_while_it_was_
     ended = [m for m in map(ENDED.match, detached.supervisor_log().splitlines()) if m and m["name"] == "recorder"]
     assert [(int(m["pid"]), m["exit"], float(m["delay"])) for m in ended] == [(old, "signal 9 (SIGKILL)", FIRST_DELAY)]
     assert f"recorder restarted: pid {record.pid} (restart 1)" in detached.supervisor_log()
-    assert _nothing_dead_lettered(detached)
+    assert nothing_dead_lettered(detached)
 
 
-def test_status_shows_each_services_restarts_and_last_exit(detached: Detached) -> None:
+def test_status_shows_each_services_restarts_and_last_exit(detached: StackUnderTest) -> None:
     result = run_stack(detached.state_dir, "status")
     assert result.returncode == 0, result.stdout + result.stderr  # everything alive and answering again
-    header, *lines = result.stdout.splitlines()
-    columns = re.split(r"\s{2,}", header)
-    rows = {row["NAME"]: row for row in (dict(zip(columns, re.split(r"\s{2,}", line), strict=True)) for line in lines)}
+    rows = status_rows(result.stdout)
     assert (rows["recorder"]["RESTARTS"], rows["recorder"]["LAST EXIT"]) == ("1", "signal 9 (SIGKILL)")
     assert (rows["crasher"]["RESTARTS"], rows["crasher"]["LAST EXIT"]) == ("0", "-")
     assert rows["pubsub"]["RESTARTS"] == "-"  # emulators are not supervised
     assert rows["supervisor"]["PROCESS"] == "alive"
 
 
-def test_a_service_that_keeps_crashing_waits_longer_before_each_restart(detached: Detached) -> None:
+def test_a_service_that_keeps_crashing_waits_longer_before_each_restart(detached: StackUnderTest) -> None:
     marker = detached.root / "crasher" / "crash-on-start"
     marker.touch()
     try:
@@ -274,7 +139,7 @@ def test_a_service_that_keeps_crashing_waits_longer_before_each_restart(detached
     assert detached.record("crasher").last_exit == "exit code 3"
 
 
-def test_restart_of_an_unknown_name_says_which_services_there_are(detached: Detached) -> None:
+def test_restart_of_an_unknown_name_says_which_services_there_are(detached: StackUnderTest) -> None:
     unknown = run_stack(detached.state_dir, "restart", "nope")
     assert unknown.returncode == 1
     assert unknown.stderr.startswith("stack: error: no service named 'nope' in the stack recorded in")
@@ -284,7 +149,7 @@ def test_restart_of_an_unknown_name_says_which_services_there_are(detached: Deta
     assert "pubsub is an emulator or helper, not a service; services: recorder, crasher" in emulator.stderr
 
 
-def test_restart_replaces_a_service_now(detached: Detached) -> None:
+def test_restart_replaces_a_service_now(detached: StackUnderTest) -> None:
     before = detached.record("recorder")
 
     result = run_stack(detached.state_dir, "restart", "recorder")
@@ -297,7 +162,7 @@ def test_restart_replaces_a_service_now(detached: Detached) -> None:
     assert "recorder: restart requested" in detached.supervisor_log()
 
 
-def test_down_stops_everything_even_without_stack_json(detached: Detached) -> None:
+def test_down_stops_everything_even_without_stack_json(detached: StackUnderTest) -> None:
     pids = detached.stack_json()["pids"]
     (detached.state_dir / "stack.json").unlink()
 
