@@ -172,13 +172,13 @@ class Supervisor:
         delay = self.policy.delay(service.crashes_in_a_row)
         pid, ended = service.process.pid, describe_exit(code)
         self._clear_group(service)
-        service.restart_at = time.monotonic() + delay
         record = self._record(service)
         self._write(service, replace(record, last_exit=ended, restart_at=time.time() + delay))
         log(
             f"{service.name} (pid {pid}) ended: {ended} after {ran:.1f} s; "
             f"restart {record.restarts + 1} in {delay:g} s (crash {service.crashes_in_a_row} in a row)"
         )
+        service.restart_at = time.monotonic() + delay  # counted from the line above: the log shows the whole wait
 
     def _restart_on_request(self, name: str) -> None:
         service = self.services.get(name)
