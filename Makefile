@@ -8,6 +8,8 @@ PY     := $(VENV)/bin/python
 # `make up DETACH=1` returns once the stack is up; `make down` stops it.
 DETACH ?=
 PORT_BASE ?= 8085
+# `make up INSTANCES=inventory=3,payments=2`: several instances of a service behind one front (docs/local-stack.md).
+INSTANCES ?=
 
 # CPython 3.11 formats tracebacks with ast.parse (for the ^^^ carets) using state shared across threads; two
 # threads formatting at once can raise "SystemError: AST constructor recursion depth mismatch" (fixed in later
@@ -19,9 +21,10 @@ export PYTHONNODEBUGRANGES := 1
 	test-reliability images-python test-images-python dlq backfill lint format lock clean
 
 help:
-	@echo "make up        run emulators + services in the foreground (Ctrl-C stops all); DETACH=1 to background"
+	@echo "make up        run emulators + services in the foreground (Ctrl-C stops all); DETACH=1 to background;"
+	@echo "               INSTANCES=inventory=3,... for several instances of a service behind one address"
 	@echo "make down      stop a detached stack"
-	@echo "make status    what the stack runs and whether it answers"
+	@echo "make status    what the stack runs, whether it answers, restarts per service"
 	@echo "make test      the whole test suite: test-local, then test-containers"
 	@echo "make test-local        every layer on the local stack (processes; starts its own)"
 	@echo "make test-containers   the images, built and run under docker compose (needs Docker)"
@@ -40,7 +43,7 @@ $(VENV)/.installed: requirements.in requirements-dev.in constraints.txt services
 install: $(VENV)/.installed
 
 up: install
-	$(PY) -m stack up --port-base $(PORT_BASE) $(if $(DETACH),--detach,)
+	$(PY) -m stack up --port-base $(PORT_BASE) $(if $(DETACH),--detach,) $(if $(INSTANCES),--instances $(INSTANCES),)
 
 down: install
 	$(PY) -m stack down

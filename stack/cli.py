@@ -1,4 +1,4 @@
-"""``python -m stack up|down|status``: the local stack on the command line.
+"""``python -m stack up|down|status|restart``: the local stack on the command line.
 
 Expected failures (a taken port, a missing emulator, a bad topology) print one ``stack: error: ...`` line
 (plus a log tail when a process failed to start) and exit 1, without a traceback.
@@ -15,11 +15,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
+from stack import state
 from stack.errors import StackError
+from stack.instances import parse_instances
 from stack.ports import DEFAULT_PORT_BASE
 from stack.processes import group_is_alive
 from stack.runner import DEFAULT_PROJECT, DEFAULT_STATE_DIR, ProcessStatus, Stack
 from stack.state import StackInfo, process_kind
+from stack.supervisor import RestartPolicy
 
 WATCH_INTERVAL_SECONDS = 1.0
 
@@ -35,13 +38,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m stack", description="The local stack without Docker.")
-    commands = parser.add_subparsers(required=True, metavar="{up,down,status,demo,simulate,exec}")
+    commands = parser.add_subparsers(required=True, metavar="{up,down,status,restart,demo,simulate,exec}")
 
     up = commands.add_parser("up", help="start emulators, bootstrap and services")
     up.add_argument("--detach", action="store_true", help="return once ready and leave the stack running")
     up.add_argument("--port-base", type=int, default=DEFAULT_PORT_BASE, metavar="N", help="default: %(default)s")
     up.add_argument("--project", default=DEFAULT_PROJECT, help="default: %(default)s")
     up.add_argument("--topology", type=Path, default=None, help="default: topology.yaml at the repository root")
+    up.add_argument(
+        "--restart-backoff",
+        type=_backoff,
+        default=RestartPolicy(),
+        metavar="FIRST,MAX",
+        help="seconds a crashed service waits before its restart: FIRST, doubling per crash in a row up to MAX "
+        "(default: %(default)s)",
+    )
+    up.add_argument(
+        "--instances",
+        action="append",
+        default=[],
+        metavar="SERVICE=N[,...]",
+        help="run N instances of SERVICE behind one front that spreads requests across them (default: 1 each)",
+    )
     up.set_defaults(command=_up)
 
     down = commands.add_parser("down", help="stop the recorded processes")
@@ -49,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="show whether each recorded process is alive and answering")
     status.set_defaults(command=_status)
+
+    restart = commands.add_parser("restart", help="restart one service now (the supervisor stops and starts it)")
+    restart.add_argument("name", help="a service of the running stack (all its instances, in turn), or SERVICE.N")
+    restart.set_defaults(command=_restart)
 
     demo = commands.add_parser("demo", help="place three orders and follow each to CONFIRMED or CANCELLED")
     demo.set_defaults(command=_demo)
@@ -62,13 +84,30 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="what to run, after --")
     run.set_defaults(command=_exec)
 
-    for sub in (up, down, status, demo, simulate, run):
+    for sub in (up, down, status, restart, demo, simulate, run):
         sub.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="default: %(default)s")
     return parser
 
 
+def _backoff(text: str) -> RestartPolicy:
+    try:
+        first, most = (float(part) for part in text.split(","))
+        return RestartPolicy(first, most)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected FIRST,MAX in seconds (e.g. 1,30), got {text!r}") from None
+    except StackError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _up(args: argparse.Namespace) -> int:
-    stack = Stack(args.state_dir, args.port_base, args.project, topology_path=args.topology)
+    stack = Stack(
+        args.state_dir,
+        args.port_base,
+        args.project,
+        topology_path=args.topology,
+        restart_policy=args.restart_backoff,
+        instances=parse_instances(args.instances),
+    )
     signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM stops the stack exactly like Ctrl-C
     try:
         info = stack.up()
@@ -82,7 +121,7 @@ def _up(args: argparse.Namespace) -> int:
         return 0
     print("running in the foreground; Ctrl-C stops everything")
     try:
-        _watch(info)
+        _watch(info, stack)
     except KeyboardInterrupt:
         pass
     finally:
@@ -94,15 +133,31 @@ def _up(args: argparse.Namespace) -> int:
 
 def _down(args: argparse.Namespace) -> int:
     stack = Stack(args.state_dir)
+    without_record = state.read_info(stack.state_dir) is None
     stopped = stack.down()
-    print(f"stopped: {', '.join(stopped)}" if stopped else f"no stack recorded in {stack.state_dir}; nothing to stop")
+    if not stopped:
+        print(f"no stack recorded in {stack.state_dir}; nothing to stop")
+        return 0
+    if without_record:
+        print(
+            f"{stack.state_dir / state.STACK_FILE} is missing or unreadable; found the processes by their records "
+            f"in {stack.state_dir / 'processes'}"
+        )
+    print("stopped: " + ", ".join(f"{name} (pid {pid})" for name, pid in stopped.items()))
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
     statuses = Stack(args.state_dir).status()
-    print(_table(["NAME", "KIND", "PID", "PROCESS", "PORT", "ADDRESS", "LOG"], [_status_row(s) for s in statuses]))
+    headers = ["NAME", "KIND", "PID", "PROCESS", "PORT", "RESTARTS", "LAST EXIT", "ADDRESS", "LOG"]
+    print(_table(headers, [_status_row(s) for s in statuses]))
     return 0 if all(s.alive and s.answering for s in statuses) else 1
+
+
+def _restart(args: argparse.Namespace) -> int:
+    for name, old, new in Stack(args.state_dir).restart_service(args.name):
+        print(f"restarted {name}: pid {old} → {new}, answering", flush=True)
+    return 0
 
 
 def _exec(args: argparse.Namespace) -> int:
@@ -148,15 +203,37 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _watch(info: StackInfo) -> None:
-    """Stay in the foreground; say once when a process dies (the rest keep running, as with compose)."""
+def _watch(info: StackInfo, stack: Stack) -> None:
+    """Stay in the foreground and relay what the supervisor logs (each crash and restart of a service); say once
+    when an emulator or helper dies (those are not restarted, as compose would not either)."""
     reported: set[str] = set()
+    supervisor_log = info.log_file("supervisor")
+    relayed = 0
     while True:
         time.sleep(WATCH_INTERVAL_SECONDS)
-        for name, pid in info.pids.items():
-            if name not in reported and not group_is_alive(pid):
+        relayed = _relay_new_lines(supervisor_log, relayed)
+        pids = state.recorded_pids(stack.state_dir)
+        if not pids:
+            print("stack: stopped by `python -m stack down`", file=sys.stderr)
+            return
+        for name, pid in pids.items():
+            if process_kind(name) in ("emulator", "helper") and name not in reported and not group_is_alive(pid):
                 reported.add(name)
                 print(f"stack: {name} (pid {pid}) exited; see {info.log_file(name)}", file=sys.stderr)
+
+
+def _relay_new_lines(log: Path, offset: int) -> int:
+    """Print what ``log`` gained since ``offset`` (whole lines only), prefixed "stack: "; return the new offset."""
+    try:
+        with log.open("rb") as file:
+            file.seek(offset)
+            chunk = file.read()
+    except OSError:
+        return offset
+    complete = chunk[: chunk.rfind(b"\n") + 1]
+    for line in complete.decode("utf-8", errors="replace").splitlines():
+        print(f"stack: {line}", file=sys.stderr)
+    return offset + len(complete)
 
 
 def _up_rows(info: StackInfo) -> list[list[str]]:
@@ -173,12 +250,20 @@ def _up_rows(info: StackInfo) -> list[list[str]]:
 
 
 def _status_row(status: ProcessStatus) -> list[str]:
+    if status.alive:
+        process = "alive"
+    elif status.restart_in is not None:
+        process = f"restarting in {status.restart_in:.1f} s"
+    else:
+        process = "dead"
     return [
         status.name,
         status.kind,
         str(status.pid),
-        "alive" if status.alive else "dead",
+        process,
         "answers" if status.answering else "silent",
+        "-" if status.restarts is None else str(status.restarts),
+        status.last_exit or "-",
         status.address or "(starting)",
         str(status.log),
     ]

@@ -6,7 +6,8 @@
     base + 3   Firestore emulator websocket   (opened by the emulator itself; pinned here)
     base + 4   Firestore emulator webchannel  (same)
     base + 5   SMTP sink (mail from the notifications service, saved as .eml files)
-    base + 10, + 11, ...   services, in topology order
+    base + 10, + 11, ...   services, in topology order (a service with several instances: its front)
+    then                   the instances of each service that runs several, in topology order
 
 The Java emulators also bind one or two ephemeral ports each (gRPC internals); those come from the kernel's
 ephemeral range and cannot be pinned.
@@ -15,7 +16,8 @@ ephemeral range and cannot be pinned.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from stack.errors import StackError
 from stack.processes import port_is_free
@@ -29,9 +31,10 @@ MAX_PORT = 65535
 class PortLayout:
     base: int
     services: tuple[str, ...]  # topology order
+    instances: Mapping[str, int] = field(default_factory=dict)  # service -> instances, where more than one
 
     def __post_init__(self) -> None:
-        last = self.base + SERVICE_OFFSET + max(len(self.services) - 1, 0)
+        last = self.base + SERVICE_OFFSET + max(len(self.services) + self._instance_ports() - 1, 0)
         if self.base < 1 or last > MAX_PORT:
             raise StackError(f"port base {self.base} puts ports outside 1..{MAX_PORT} (last would be {last})")
 
@@ -62,6 +65,19 @@ class PortLayout:
     def service(self, name: str) -> int:
         return self.base + SERVICE_OFFSET + self.services.index(name)
 
+    def instance(self, name: str, number: int) -> int:
+        """The port of instance ``number`` (1-based) of a service that runs several."""
+        port = self.base + SERVICE_OFFSET + len(self.services)
+        for service in self.services:
+            count = self.instances.get(service, 1)
+            if service == name and 1 <= number <= count and count > 1:
+                return port + number - 1
+            port += count if count > 1 else 0
+        raise KeyError(f"{name} has no instance {number}")
+
+    def _instance_ports(self) -> int:
+        return sum(count for count in self.instances.values() if count > 1)
+
     def all(self) -> dict[str, int]:
         """Every pinned port by what uses it."""
         ports = {
@@ -73,6 +89,9 @@ class PortLayout:
             "smtp": self.smtp,
         }
         ports.update({name: self.service(name) for name in self.services})
+        for name in self.services:
+            count = self.instances.get(name, 1)
+            ports.update({f"{name}.{n}": self.instance(name, n) for n in range(1, count + 1) if count > 1})
         return ports
 
 

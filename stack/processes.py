@@ -27,22 +27,39 @@ KILL_WAIT_SECONDS = 5.0
 LOG_TAIL_LINES = 25
 
 
-def start_process(argv: Sequence[str], *, log_path: Path, cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in a new session with stdout and stderr going to ``log_path`` (truncated first)."""
+def start_process(
+    argv: Sequence[str],
+    *,
+    log_path: Path,
+    cwd: Path,
+    env: Mapping[str, str],
+    append: bool = False,
+    stdin: bytes | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in a new session with stdout and stderr going to ``log_path``.
+
+    The log is truncated first unless ``append`` (a restarted service keeps its predecessor's last words).
+    ``stdin``: bytes the process reads from its standard input (then end of file), instead of nothing.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
+    with log_path.open("ab" if append else "wb") as log:
         try:
-            return subprocess.Popen(
+            process = subprocess.Popen(
                 list(argv),
                 cwd=cwd,
                 env=dict(env),
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         except OSError as exc:
             raise StackError(f"cannot start {argv[0]}: {exc.strerror or exc}") from exc
+    if stdin is not None and process.stdin is not None:
+        # A process that dies before reading it all is noticed by whoever waits for it to be ready.
+        with contextlib.suppress(BrokenPipeError), process.stdin:
+            process.stdin.write(stdin)
+    return process
 
 
 def wait_until_ready(

@@ -8,7 +8,8 @@ Usable from Python (the test suite's session fixture) and behind ``python -m sta
 
 Start order: Pub/Sub and Firestore together (each JVM takes seconds); as soon as Pub/Sub answers, the
 topology is created, so fake-gcs-server's notification topic exists before it can receive an upload; then
-fake-gcs-server and the buckets; then the services. If any step fails, what was started is stopped again.
+fake-gcs-server and the buckets; then the supervisor, which starts the services and restarts any that crashes
+(stack/supervisor.py). If any step fails, what was started is stopped again.
 """
 
 from __future__ import annotations
@@ -16,18 +17,19 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 
 import requests
 
-from stack import bootstrap, scheduler, smtp_sink, state
+from stack import bootstrap, scheduler, smtp_sink, state, supervisor
 from stack.emulators import (
     REPO_ROOT,
     EmulatorPaths,
@@ -37,13 +39,16 @@ from stack.emulators import (
     pubsub_command,
 )
 from stack.errors import StackError
+from stack.instances import check_instances, log_name, supervision_plan
 from stack.ports import DEFAULT_PORT_BASE, PortLayout, ensure_free
+from stack.process_records import ProcessRecord, new_record, read_records, write_record
 from stack.processes import (
     Probe,
     all_of,
     group_is_alive,
     http_answers,
     log_contains,
+    log_tail,
     paused_groups,
     start_process,
     stop_groups,
@@ -55,10 +60,9 @@ from stack.services import (
     check_sources,
     compile_sources,
     functions_framework_executable,
-    service_command,
-    service_env,
 )
 from stack.state import StackInfo, process_kind
+from stack.supervisor import RestartPolicy, request_restart
 from stack.topology import Topology, load_topology
 
 DEFAULT_PROJECT = "shop-local"
@@ -66,6 +70,7 @@ DEFAULT_STATE_DIR = REPO_ROOT / ".local"
 # Generous: two JVMs starting side by side on a 2-core CI runner can take many seconds.
 EMULATOR_READY_TIMEOUT = 120.0
 SERVICE_READY_TIMEOUT = 60.0
+RESTART_TIMEOUT = 60.0
 LOCK_FILE = ".lock"
 # Besides the services, what publishes to Pub/Sub: the scheduler (its calls start outbox sweeps) and
 # fake-gcs-server (upload notifications).
@@ -81,6 +86,9 @@ class ProcessStatus:
     address: str | None  # None while `up` has not finished
     answering: bool
     log: Path
+    restarts: int | None = None  # services only: how often the supervisor (or an operator) replaced it
+    last_exit: str | None = None  # how the process before this one ended
+    restart_in: float | None = None  # seconds until a crashed service is started again (backoff), if waiting
 
 
 class Stack:
@@ -92,16 +100,21 @@ class Stack:
         *,
         topology_path: Path | None = None,
         repo_root: Path = REPO_ROOT,
+        restart_policy: RestartPolicy | None = None,
+        instances: Mapping[str, int] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.port_base = port_base
         self.project = project
         self.topology_path = topology_path
         self.repo_root = repo_root
+        self.restart_policy = restart_policy or RestartPolicy()
+        self.instances = {name: count for name, count in (instances or {}).items() if count > 1}
         self.logs_dir = self.state_dir / "logs"
         self.started_in_seconds: float | None = None
         # Children started by this object; kept so they are reaped here rather than warned about at exit.
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._supervised: list[str] = []  # what the supervisor started for this object: instances, then fronts
 
     # --- public API ---------------------------------------------------------------------------------------
 
@@ -110,7 +123,8 @@ class Stack:
         began = time.monotonic()
         topology = load_topology(self.topology_path)
         check_sources(topology)
-        layout = PortLayout(self.port_base, tuple(topology.services))
+        check_instances(self.instances, topology)
+        layout = PortLayout(self.port_base, tuple(topology.services), self.instances)
         with self._locked():
             self._refuse_if_running()
             ensure_free(layout)
@@ -120,28 +134,89 @@ class Stack:
                 info = self._start_all(topology, layout, emulators)
             except BaseException:
                 # Includes KeyboardInterrupt: never leave half a stack behind.
-                self._stop(dict(self._pids()))
+                self._stop_recorded()
                 raise
-            state.write_info(info)
         self.started_in_seconds = time.monotonic() - began
         return info
 
-    def down(self) -> list[str]:
-        """Stop exactly the recorded processes and remove the record; returns the names stopped."""
+    def down(self) -> dict[str, int]:
+        """Stop exactly the recorded processes and remove the records; returns the names and pids stopped.
+
+        Works from the per-process records alone when stack.json is gone or corrupt.
+        """
         with self._locked():
-            pids = state.recorded_pids(self.state_dir)
-            self._stop(pids)
-        return list(pids)
+            return self._stop_recorded()
 
     def status(self) -> list[ProcessStatus]:
         ours = state.recorded_pids(self.state_dir)  # without pids reused by strangers since
         info = state.read_info(self.state_dir)
-        pids = dict(info.pids) if info else ours
+        pids = {**(dict(info.pids) if info else {}), **ours}
         if not pids:
             raise StackError(f"no stack recorded in {self.state_dir}; start one with `python -m stack up`")
+        records = read_records(self.state_dir)
         return [
-            self._status_of(name, pid, info, alive=name in ours and group_is_alive(pid)) for name, pid in pids.items()
+            self._status_of(name, pid, info, records.get(name), alive=name in ours and group_is_alive(pid))
+            for name, pid in pids.items()
         ]
+
+    def services(self) -> list[str]:
+        """The names of the running stack's services."""
+        info = self.info()
+        if info is not None:
+            return list(info.services)
+        return [name for name in state.recorded_pids(self.state_dir) if process_kind(name) == "service"]
+
+    def restart_service(self, name: str, timeout: float = RESTART_TIMEOUT) -> list[tuple[str, int, int]]:
+        """Have the supervisor restart a service now (an operator's restart), or one instance of it (``NAME.N``);
+        a service with several instances is restarted one instance after the other, so it keeps answering.
+
+        Returns (process, old pid, new pid) for each process replaced, once the new one answers.
+        """
+        info = self.info()
+        pids = state.recorded_pids(self.state_dir)
+        instances = info.instances if info else {}
+        names = [*self.services(), *(f"{s}.{n}" for s, urls in instances.items() for n in range(1, len(urls) + 1))]
+        if name not in names:
+            what = (
+                f"{name} is an emulator or helper, not a service"
+                if name in pids
+                else f"no service named {name!r} in the stack recorded in {self.state_dir}"
+            )
+            raise StackError(f"{what}; services: {', '.join(names) or '(none)'}")
+        supervisor = pids.get("supervisor")
+        if supervisor is None or not group_is_alive(supervisor):
+            raise StackError(
+                f"the stack's supervisor is not running, so nothing can restart {name}; "
+                f"see {self._log('supervisor')}, then `python -m stack down` and `up` again"
+            )
+        targets = [f"{name}.{n}" for n in range(1, len(instances[name]) + 1)] if name in instances else [name]
+        return [self._restart_one(target, info, timeout) for target in targets]
+
+    def _restart_one(self, name: str, info: StackInfo | None, timeout: float) -> tuple[str, int, int]:
+        old = state.recorded_pids(self.state_dir)[name]
+        request = request_restart(self.state_dir, name)
+        address = info.address(name) if info else None
+        port = int(address.rsplit(":", 1)[1]) if address else None
+
+        def restarted() -> bool:
+            record = read_records(self.state_dir).get(name)
+            return (
+                not request.exists()
+                and record is not None
+                and record.pid != old
+                and record.restart_at is None
+                and (port is None or http_answers(port, "/robots.txt"))
+            )
+
+        deadline = time.monotonic() + timeout
+        while not restarted():
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{name} was not restarted and answering within {timeout:.0f} s; "
+                    f"last lines of {self._log('supervisor')}:\n{log_tail(self._log('supervisor'))}"
+                )
+            time.sleep(0.1)
+        return name, old, state.recorded_pids(self.state_dir)[name]
 
     def restart_pubsub(self) -> None:
         """Stop the Pub/Sub emulator and start it again on the same port, with the topology re-created.
@@ -159,7 +234,7 @@ class Stack:
         info = self.info()
         if info is None:
             raise StackError(f"no stack recorded in {self.state_dir}")
-        stop_groups([info.pids["pubsub"]])
+        stop_groups([state.recorded_pids(self.state_dir)["pubsub"]])
         if "pubsub" in self._children:
             self._children.pop("pubsub").poll()
 
@@ -178,11 +253,13 @@ class Stack:
         # an upload notification) wait, paused, until the whole topology is back. In the cloud an outage never
         # deletes topics and subscriptions; only this restart does.
         publishers = [
-            pid for name, pid in info.pids.items() if process_kind(name) == "service" or name in NON_SERVICE_PUBLISHERS
+            pid
+            for name, pid in state.recorded_pids(self.state_dir).items()
+            if process_kind(name) in ("service", "instance") or name in NON_SERVICE_PUBLISHERS
         ]
         with paused_groups(publishers):
             bootstrap.create_pubsub_topology(info.emulators["pubsub"], topology, self.project, info.services)
-        state.write_info(replace(info, pids=MappingProxyType({**info.pids, "pubsub": self._children["pubsub"].pid})))
+        state.update_pid(self.state_dir, "pubsub", self._children["pubsub"].pid)
 
     def stop_firestore(self) -> Path:
         """Export the Firestore emulator's data, then stop it; returns the export's metadata file.
@@ -206,7 +283,7 @@ class Stack:
         metadata = next(export_dir.rglob("*.overall_export_metadata"), None)
         if metadata is None:
             raise StackError(f"Firestore emulator export wrote no metadata file under {export_dir}")
-        stop_groups([info.pids["firestore"]])
+        stop_groups([state.recorded_pids(self.state_dir)["firestore"]])
         if "firestore" in self._children:
             self._children.pop("firestore").poll()
         return metadata
@@ -228,8 +305,7 @@ class Stack:
         self._log("firestore").unlink(missing_ok=True)  # the ready line must come from the new process
         self._start("firestore", command, self.state_dir, dict(os.environ))
         self._wait_java("firestore", port, "Dev App Server is now running")
-        pids = {**info.pids, "firestore": self._children["firestore"].pid}
-        state.write_info(replace(info, pids=MappingProxyType(pids)))
+        state.update_pid(self.state_dir, "firestore", self._children["firestore"].pid)
 
     def _running(self) -> StackInfo:
         info = self.info()
@@ -259,18 +335,27 @@ class Stack:
             "smtp": f"127.0.0.1:{layout.smtp}",
         }
         service_urls = {name: f"http://127.0.0.1:{layout.service(name)}" for name in topology.services}
+        instance_urls = {
+            name: tuple(f"http://127.0.0.1:{layout.instance(name, n)}" for n in range(1, count + 1))
+            for name, count in self.instances.items()
+        }
         self._start_emulators(topology, layout, emulators, addresses, service_urls)
         self._start_services(topology, layout, addresses)
         self._start_scheduler(topology, service_urls)
-        return StackInfo.for_topology(
-            topology,
-            self.project,
-            emulators=addresses,
-            services=service_urls,
-            pids=self._pids(),
-            logs=self.logs_dir,
-            state_dir=self.state_dir,
-        )
+        # Under the record lock: a service the supervisor restarts meanwhile gets its new pid into stack.json.
+        with state.record_lock(self.state_dir):
+            info = StackInfo.for_topology(
+                topology,
+                self.project,
+                emulators=addresses,
+                services=service_urls,
+                pids=self._pids(),
+                logs=self.logs_dir,
+                state_dir=self.state_dir,
+                instances=instance_urls,
+            )
+            state.write_info(info)
+        return info
 
     def _start_emulators(
         self,
@@ -309,20 +394,60 @@ class Stack:
         seed_catalog(addresses["firestore"], self.project)
 
     def _start_services(self, topology: Topology, layout: PortLayout, addresses: Mapping[str, str]) -> None:
-        executable = functions_framework_executable()
+        """The supervisor starts the services (it is their parent, so it learns how each one ends); this waits
+        until each answers, and fails as before if one ends first."""
         compile_sources(topology)
-        for service in topology.services.values():
-            port = layout.service(service.name)
-            env = service_env(
-                service, topology, project=self.project, port=port, emulators=addresses, base_env=os.environ
-            )
-            self._start(service.name, service_command(executable, service, port), service.source, env)
-        for name in topology.services:
-            # functions-framework answers /robots.txt itself (404) without calling the function, so the probe
-            # doesn't show up in the service's logs as a malformed delivery.
-            self._wait(
-                name, functools.partial(http_answers, layout.service(name), "/robots.txt"), SERVICE_READY_TIMEOUT
-            )
+        plan = supervision_plan(
+            topology,
+            layout,
+            executable=functions_framework_executable(),
+            project=self.project,
+            emulators=addresses,
+            base_env=os.environ,
+            logs_dir=self.logs_dir,
+            repo_root=self.repo_root,
+        )
+        for entry in plan:
+            if entry.get("append"):  # a log the instances share: emptied once, here
+                Path(entry["log"]).parent.mkdir(parents=True, exist_ok=True)
+                Path(entry["log"]).write_bytes(b"")
+        self._supervised = [entry["name"] for entry in plan]
+        policy = self.restart_policy
+        argv = [
+            sys.executable, "-m", "stack.supervisor", "--state-dir", str(self.state_dir),
+            "--backoff-initial", str(policy.initial_seconds),
+            "--backoff-max", str(policy.max_seconds),
+            "--stable-after", str(policy.stable_after_seconds),
+        ]  # fmt: skip
+        self._start("supervisor", argv, self.repo_root, dict(os.environ), stdin=json.dumps({"services": plan}).encode())
+        self._wait("supervisor", log_contains(self._log("supervisor"), supervisor.READY_LINE), SERVICE_READY_TIMEOUT)
+        for name in self._supervised:
+            port = layout.instance(*_split(name)) if process_kind(name) == "instance" else layout.service(name)
+            self._wait_service(name, port)
+
+    def _wait_service(self, name: str, port: int) -> None:
+        # functions-framework answers /robots.txt itself (404) without calling the function, so the probe
+        # doesn't show up in the service's logs as a malformed delivery.
+        answers = functools.partial(http_answers, port, "/robots.txt")
+        deadline = time.monotonic() + SERVICE_READY_TIMEOUT
+        while not answers():
+            record = read_records(self.state_dir).get(name)
+            if record is not None and record.last_exit is not None:
+                raise StackError(
+                    f"{name} exited before it was ready ({record.last_exit}); "
+                    f"last lines of {self._log(name)}:\n{log_tail(self._log(name))}"
+                )
+            if not group_is_alive(self._children["supervisor"].pid):
+                raise StackError(
+                    f"the supervisor exited before {name} was ready; "
+                    f"last lines of {self._log('supervisor')}:\n{log_tail(self._log('supervisor'))}"
+                )
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{name} was not ready after {SERVICE_READY_TIMEOUT:.0f} s; "
+                    f"last lines of {self._log(name)}:\n{log_tail(self._log(name))}"
+                )
+            time.sleep(0.1)
 
     def _start_scheduler(self, topology: Topology, service_urls: Mapping[str, str]) -> None:
         """Cloud Scheduler's local stand-in, calling each schedule's path on its service."""
@@ -339,10 +464,12 @@ class Stack:
     def mail_dir(self) -> Path:
         return self.state_dir / "mail"
 
-    def _start(self, name: str, argv: list[str], cwd: Path, env: Mapping[str, str]) -> None:
-        self._children[name] = start_process(argv, log_path=self._log(name), cwd=cwd, env=env)
+    def _start(
+        self, name: str, argv: list[str], cwd: Path, env: Mapping[str, str], *, stdin: bytes | None = None
+    ) -> None:
+        self._children[name] = start_process(argv, log_path=self._log(name), cwd=cwd, env=env, stdin=stdin)
         # Recorded at once, so `down` can find it even if this `up` is killed before it finishes.
-        state.record_starting(self.state_dir, self._pids())
+        write_record(self.state_dir, new_record(name, self._children[name].pid))
 
     def _wait(self, name: str, ready: Probe, timeout: float, *, failed: Probe | None = None) -> None:
         wait_until_ready(self._children[name], name, self._log(name), ready, timeout, failed=failed)
@@ -358,11 +485,18 @@ class Stack:
 
     # --- stopping and inspecting --------------------------------------------------------------------------
 
-    def _stop(self, pids: Mapping[str, int]) -> None:
-        stop_groups(pids.values())
+    def _stop_recorded(self) -> dict[str, int]:
+        """Stop every recorded process: the supervisor first, and only once it is gone the rest (re-read: it may
+        have replaced a service just before it stopped), so nothing is restarted while the stack stops."""
+        first = state.recorded_pids(self.state_dir)
+        if "supervisor" in first:
+            stop_groups([first["supervisor"]])
+        rest = {name: pid for name, pid in state.recorded_pids(self.state_dir).items() if name != "supervisor"}
+        stop_groups(rest.values())
         for name in list(self._children):
             self._children.pop(name).poll()  # mark reaped children as done
         state.clear(self.state_dir)
+        return {**first, **rest}
 
     def _refuse_if_running(self) -> None:
         live = {name: pid for name, pid in state.recorded_pids(self.state_dir).items() if group_is_alive(pid)}
@@ -373,26 +507,41 @@ class Stack:
                 f"stop it with `python -m stack down --state-dir {self.state_dir}`"
             )
 
-    def _status_of(self, name: str, pid: int, info: StackInfo | None, *, alive: bool) -> ProcessStatus:
+    def _status_of(
+        self, name: str, pid: int, info: StackInfo | None, record: ProcessRecord | None, *, alive: bool
+    ) -> ProcessStatus:
         address = info.address(name) if info else None
         port = int(address.rsplit(":", 1)[1]) if address else None
         if info is not None and address is None:
             address, port = "(calls out only)", None
+        kind = "front" if info is not None and name in info.instances else process_kind(name)
         return ProcessStatus(
             name=name,
-            kind=process_kind(name),
+            kind=kind,
             pid=pid,
             alive=alive,
             address=address,
             answering=tcp_accepts(port) if port is not None else alive,
             log=self._log(name),
+            restarts=record.restarts if record and kind in ("service", "instance", "front") else None,
+            last_exit=record.last_exit if record else None,
+            restart_in=max(record.restart_at - time.time(), 0.0) if record and record.restart_at else None,
         )
 
     def _pids(self) -> dict[str, int]:
-        return {name: process.pid for name, process in self._children.items()}
+        """This stack's processes, in start order: this object's children, and the services the supervisor runs."""
+        records = read_records(self.state_dir)
+        ordered = {}
+        for name, process in self._children.items():
+            ordered[name] = process.pid
+            if name == "supervisor":  # what it started, in its plan's order
+                ordered.update({other: records[other].pid for other in self._supervised if other in records})
+        return ordered
 
     def _log(self, name: str) -> Path:
-        return self.logs_dir / f"{name}.log"
+        info = None if self.instances else self.info()
+        fronted = self.instances or (info.instances if info else {})
+        return self.logs_dir / f"{log_name(name, fronted)}.log"
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -401,3 +550,8 @@ class Stack:
         with (self.state_dir / LOCK_FILE).open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
+
+
+def _split(instance: str) -> tuple[str, int]:
+    service, number = instance.rsplit(".", 1)
+    return service, int(number)

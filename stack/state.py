@@ -1,37 +1,47 @@
-"""The on-disk record of a running stack: ``<state>/stack.json`` and, while ``up`` is still starting,
-``<state>/starting.json``.
+"""The on-disk record of a running stack: ``<state>/stack.json``, and one record per process (process_records.py).
 
 stack.json is the public contract (tests, scripts and the CLI read it); it is written only once everything
-answers. starting.json holds the pids started so far, so a stack whose ``up`` was killed half-way can still be
-found and stopped by ``down``.
+answers, and its pids are kept current when a process is replaced (a service restarted by the supervisor, an
+emulator restarted by a test). The per-process records are written the moment each process starts, so a stack
+whose ``up`` was killed half-way, or whose stack.json is gone or corrupt, can still be found and stopped by ``down``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from stack.process_records import clear_records, read_records
 from stack.processes import start_time
 
 if TYPE_CHECKING:
     from stack.topology import Topology
 
 STACK_FILE = "stack.json"
-STARTING_FILE = "starting.json"
+RECORD_LOCK_FILE = ".record.lock"
 EMULATOR_NAMES = ("pubsub", "firestore", "storage", "smtp")
-HELPER_NAMES = ("scheduler",)
+HELPER_NAMES = ("scheduler", "supervisor")
 REUSE_SLACK_SECONDS = 2.0  # /proc's boot time has 1 s resolution
 
 
 def process_kind(name: str) -> str:
+    """emulator, helper, service, or instance (one of several of a service; the service's name is its front)."""
     if name in EMULATOR_NAMES:
         return "emulator"
-    return "helper" if name in HELPER_NAMES else "service"
+    if name in HELPER_NAMES:
+        return "helper"
+    return "instance" if "." in name else "service"  # service names never hold a dot (topology.py)
+
+
+def instance_name(service: str, number: int) -> str:
+    return f"{service}.{number}"
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,8 @@ class StackInfo:
     pids: Mapping[str, int]  # process name (emulator or service) -> pid, which is also its process group
     logs: Path
     state_dir: Path = field(compare=False)  # where the record lives; not itself in stack.json
+    # service -> its instances' base URLs, for a service that runs several (its URL in `services` is then its front)
+    instances: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def client_env(self) -> dict[str, str]:
         """The environment that points Google client libraries at this stack."""
@@ -62,6 +74,10 @@ class StackInfo:
 
     def address(self, name: str) -> str | None:
         """Where a process listens; None for helpers that only call out (the scheduler)."""
+        if process_kind(name) == "instance":
+            service, number = name.rsplit(".", 1)
+            urls = self.instances.get(service, ())
+            return urls[int(number) - 1] if number.isdigit() and 0 < int(number) <= len(urls) else None
         return self.emulators.get(name) or self.services.get(name)
 
     @property
@@ -74,6 +90,7 @@ class StackInfo:
             "project": self.project,
             "emulators": dict(self.emulators),
             "services": dict(self.services),
+            "instances": {service: list(urls) for service, urls in self.instances.items()},
             "topics": dict(self.topics),
             "subscriptions": dict(self.subscriptions),
             "buckets": dict(self.buckets),
@@ -93,6 +110,7 @@ class StackInfo:
         pids: Mapping[str, int],
         logs: Path,
         state_dir: Path,
+        instances: Mapping[str, tuple[str, ...]] | None = None,
     ) -> StackInfo:
         """A stack running ``topology`` in ``project``: its topics, subscriptions and buckets named from it."""
         from stack.bootstrap import subscription_path, topic_path  # the Pub/Sub client comes with it: on use only
@@ -108,6 +126,7 @@ class StackInfo:
             pids=MappingProxyType(dict(pids)),
             logs=logs,
             state_dir=state_dir,
+            instances=MappingProxyType(dict(instances or {})),
         )
 
     @classmethod
@@ -122,6 +141,7 @@ class StackInfo:
             pids=MappingProxyType({name: int(pid) for name, pid in data["pids"].items()}),
             logs=Path(data["logs"]),
             state_dir=state_dir,
+            instances=MappingProxyType({name: tuple(urls) for name, urls in data.get("instances", {}).items()}),
         )
 
 
@@ -136,33 +156,49 @@ def read_info(state_dir: Path) -> StackInfo | None:
 
 
 def write_info(info: StackInfo) -> None:
+    """Write stack.json; callers that compose its pids from the records hold ``record_lock`` around both."""
     _write_json(info.state_dir / STACK_FILE, info.to_json())
-    (info.state_dir / STARTING_FILE).unlink(missing_ok=True)
 
 
-def record_starting(state_dir: Path, pids: Mapping[str, int]) -> None:
-    _write_json(state_dir / STARTING_FILE, {"pids": dict(pids)})
+@contextlib.contextmanager
+def record_lock(state_dir: Path) -> Iterator[None]:
+    """One writer of stack.json at a time across processes (``up``, the supervisor, a test restarting an emulator)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir / RECORD_LOCK_FILE).open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def update_pid(state_dir: Path, name: str, pid: int) -> None:
+    """Put a replaced process's pid into stack.json, if there is one yet (``up`` writes it last)."""
+    with record_lock(state_dir):
+        data = _read_json(state_dir / STACK_FILE)
+        if data is None or not isinstance(data.get("pids"), dict):
+            return
+        data["pids"][name] = pid
+        _write_json(state_dir / STACK_FILE, data)
 
 
 def recorded_pids(state_dir: Path) -> dict[str, int]:
-    """Every pid either record names (a complete stack, or one whose `up` never finished).
+    """Every pid the stack's records name: stack.json's, and the per-process records (which win: they are
+    rewritten at every restart, and they are there even when stack.json is not).
 
     A pid whose process started after the record was written is not ours but a reuse (e.g. after a reboot),
     and is left out so that `down` never signals a stranger.
     """
     pids: dict[str, int] = {}
-    for name in (STARTING_FILE, STACK_FILE):
-        path = state_dir / name
-        try:
-            written = path.stat().st_mtime
-        except FileNotFoundError:
-            continue
+    path = state_dir / STACK_FILE
+    with contextlib.suppress(FileNotFoundError):
+        written = path.stat().st_mtime
         recorded = (_read_json(path) or {}).get("pids")
-        if not isinstance(recorded, dict):
-            continue
-        for key, pid in recorded.items():
+        for key, pid in recorded.items() if isinstance(recorded, dict) else ():
             if isinstance(pid, int) and pid > 1 and not _started_after(pid, written):
                 pids[key] = pid
+    for name, record in read_records(state_dir).items():
+        if record.is_ours():
+            pids[name] = record.pid
+        else:
+            pids.pop(name, None)
     return pids
 
 
@@ -172,8 +208,8 @@ def _started_after(pid: int, moment: float) -> bool:
 
 
 def clear(state_dir: Path) -> None:
-    for name in (STACK_FILE, STARTING_FILE):
-        (state_dir / name).unlink(missing_ok=True)
+    (state_dir / STACK_FILE).unlink(missing_ok=True)
+    clear_records(state_dir)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -39,7 +39,7 @@ DEAD_LETTER_PULL_SUFFIX = "-pull"
 REQUIRED_BUCKET_ROLES = ("uploads", "renditions")
 SIGNATURE_TYPES = ("http", "event", "cloudevent", "typed")
 # The local stack keys its processes (stack.json "pids") by these names, so services can't take them.
-RESERVED_SERVICE_NAMES = frozenset({"pubsub", "firestore", "storage"})
+RESERVED_SERVICE_NAMES = frozenset({"pubsub", "firestore", "storage", "smtp", "scheduler", "supervisor"})
 
 # Pub/Sub's accepted ranges, so a bad value fails here rather than at `terraform apply`.
 SUBSCRIPTION_SETTING_RANGES: Mapping[str, tuple[int, int]] = MappingProxyType(
@@ -264,7 +264,7 @@ def _service(name: str, raw: Any, base_dir: Path, topics: Mapping[str, Topic]) -
     where = f"services.{name}"
     if name in RESERVED_SERVICE_NAMES:
         reserved = ", ".join(sorted(RESERVED_SERVICE_NAMES))
-        raise TopologyError(f"{where}: name is reserved for an emulator ({reserved})")
+        raise TopologyError(f"{where}: name is reserved for the local stack's own processes ({reserved})")
     data = _mapping(raw, where)
     _only_keys(
         data,

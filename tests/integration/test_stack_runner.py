@@ -27,6 +27,7 @@ from google.cloud import pubsub_v1
 from stack.bootstrap import create_pubsub_topology, pubsub_admin_clients, storage_client
 from stack.errors import StackError
 from stack.ports import PortLayout, find_free_port_base
+from stack.process_records import ProcessRecord, new_record, write_record
 from stack.processes import group_is_alive, paused_groups, port_is_free, stop_groups
 from stack.runner import Stack
 from stack.state import StackInfo
@@ -170,6 +171,7 @@ def test_stack_json_describes_the_running_stack(runner: Stack, project_dir: Path
             "smtp": f"127.0.0.1:{base + 5}",
         },
         "services": {"recorder": f"http://127.0.0.1:{base + 10}"},
+        "instances": {},  # one instance: the service runs on its own port, no front
         "topics": {
             name: f"projects/{PROJECT}/topics/{name}"
             for name in ("runner-events", "runner-uploads", "runner-events-dead-letter")
@@ -183,7 +185,7 @@ def test_stack_json_describes_the_running_stack(runner: Stack, project_dir: Path
         "logs": str(project_dir / "state" / "logs"),
         "mail": str(project_dir / "state" / "mail"),
     }
-    assert list(record["pids"]) == ["pubsub", "firestore", "storage", "smtp", "recorder"]
+    assert list(record["pids"]) == ["pubsub", "firestore", "storage", "smtp", "supervisor", "recorder"]
     assert all(group_is_alive(pid) for pid in record["pids"].values())
     assert all((project_dir / "state" / "logs" / f"{name}.log").is_file() for name in record["pids"])
 
@@ -200,7 +202,7 @@ def test_service_sources_are_byte_compiled_as_in_the_images(runner: Stack, proje
 
 def test_status_reports_every_process_alive_and_answering(runner: Stack) -> None:
     statuses = runner.status()
-    assert [s.name for s in statuses] == ["pubsub", "firestore", "storage", "smtp", "recorder"]
+    assert [s.name for s in statuses] == ["pubsub", "firestore", "storage", "smtp", "supervisor", "recorder"]
     assert all(s.alive and s.answering for s in statuses), statuses
 
 
@@ -295,7 +297,7 @@ def test_pubsub_port_taken_after_the_check_fails_fast(
             stack.up()
     assert time.monotonic() - began < 30
     _assert_ports_free(PortLayout(base, ("recorder",)))
-    assert not (tmp_path / "state" / "starting.json").exists()
+    assert not list((tmp_path / "state" / "processes").glob("*.json"))  # every record removed with its process
 
 
 def test_failing_service_stops_what_was_started(project_dir: Path, tmp_path: Path) -> None:
@@ -303,11 +305,13 @@ def test_failing_service_stops_what_was_started(project_dir: Path, tmp_path: Pat
     broken.write_text(TOPOLOGY.replace("target: handle", "target: no_such_function"))
     base = find_free_port_base(1)
     stack = Stack(tmp_path / "state", base, PROJECT, topology_path=broken)
-    with pytest.raises(StackError, match=r"recorder exited with code \d+ before it was ready(.|\n)*no_such_function"):
+    with pytest.raises(
+        StackError, match=r"recorder exited before it was ready \(exit code \d+\)(.|\n)*no_such_function"
+    ):
         stack.up()
     _assert_ports_free(PortLayout(base, ("recorder",)))
     assert not (tmp_path / "state" / "stack.json").exists()
-    assert not (tmp_path / "state" / "starting.json").exists()
+    assert not list((tmp_path / "state" / "processes").glob("*.json"))  # every record removed with its process
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process start times come from /proc")
@@ -334,11 +338,32 @@ def test_down_leaves_alone_a_process_that_reused_a_recorded_pid(tmp_path: Path) 
         os.utime(record, (an_hour_ago, an_hour_ago))
         stack = Stack(tmp_path / "state")
         assert [s.alive for s in stack.status()] == [False]
-        assert stack.down() == []
+        assert stack.down() == {}
         assert stranger.poll() is None
     finally:
         stranger.kill()
         stranger.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process start times come from /proc")
+def test_down_finds_processes_by_their_records_alone_but_never_a_pid_reused_since(tmp_path: Path) -> None:
+    ours = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        state_dir = tmp_path / "state"
+        write_record(state_dir, new_record("inventory", ours.pid))  # no stack.json at all
+        an_hour_ago = new_record("pubsub", stranger.pid).started - 3600  # the recorded process ended; pid reused
+        write_record(state_dir, ProcessRecord("pubsub", stranger.pid, started=an_hour_ago))
+
+        assert Stack(state_dir).down() == {"inventory": ours.pid}
+
+        assert not group_is_alive(ours.pid)  # (down reaped it: its exit status is not ours to read)
+        assert stranger.poll() is None
+        assert not list((state_dir / "processes").glob("*.json"))
+    finally:
+        for process in (ours, stranger):
+            process.kill()
+            process.wait()
 
 
 def _process_state(pid: int) -> str:
@@ -400,7 +425,7 @@ def test_a_group_left_paused_still_stops_at_sigterm_without_waiting_for_sigkill(
 
 def test_down_stops_every_process_and_frees_the_ports(runner: Stack, info: StackInfo, topology: Topology) -> None:
     # Last in the module: it stops the shared stack.
-    assert runner.down() == ["pubsub", "firestore", "storage", "smtp", "recorder"]
+    assert list(runner.down()) == ["pubsub", "firestore", "storage", "smtp", "supervisor", "recorder"]
     assert not any(group_is_alive(pid) for pid in info.pids.values())
     _assert_ports_free(PortLayout(runner.port_base, tuple(topology.services)))
     assert runner.info() is None
