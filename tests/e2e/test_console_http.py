@@ -1,5 +1,6 @@
 """The console over plain HTTP on the local stack: pages escape what records hold, and a state-changing request
-is a POST from the console's own form (token, origin) or it is refused, changing nothing."""
+is a POST from the console's own form (token, origin) or it is refused, changing nothing. The tests marked
+``compose`` also run against the console's image under docker compose (it draws the topology.yaml it holds)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,20 @@ def _confirmation(session: requests.Session, console: str, record_id: str, actio
     return TOKEN.search(page.text).group(1)
 
 
+@pytest.mark.compose
+def test_the_overview_names_every_subscription_of_the_topology(console: str) -> None:
+    from stack.topology import load_topology
+
+    page = requests.get(f"{console}/", timeout=10)
+
+    assert page.status_code == 200
+    drawn = set(re.findall(r'data-subscription="([^"]+)"', page.text))
+    topology = load_topology()
+    assert drawn == {n for n, s in topology.subscriptions.items() if not topology.topics[s.topic].dead_letter}
+    assert "Nothing is waiting" in page.text
+
+
+@pytest.mark.compose
 def test_a_records_markup_is_shown_as_text(console: str, db: Any) -> None:
     record_id = put_record(db, payload=SCRIPT_PAYLOAD, attributes={"x-note": SCRIPT_ATTRIBUTE})
 
@@ -71,6 +86,7 @@ def test_a_post_from_another_site_is_refused_even_with_the_token(console: str, d
     assert _status(db, record_id) == "discarded"
 
 
+@pytest.mark.compose
 def test_a_replay_posted_twice_publishes_once(console: str, db: Any, clean_stack: dict[str, Any]) -> None:
     topic, subscription = replay_target(clean_stack["project"])
     record_id = put_record(db, topic=topic)
