@@ -47,6 +47,9 @@ def _post(headers: dict[str, str] | None = None, cookie: str | None = TOKEN, fie
 
 def test_a_same_origin_post_with_its_token_passes() -> None:
     csrf.check(_post({"Origin": "http://console.local", "Sec-Fetch-Site": "same-origin"}))
+    csrf.check(_post({"Origin": "http://console.local"}))  # a browser without fetch metadata
+    # Behind `gcloud run services proxy` the browser's origin is localhost, the Host header the service's.
+    csrf.check(_post({"Origin": "http://localhost:8104", "Sec-Fetch-Site": "same-origin"}))
 
 
 @pytest.mark.parametrize(
@@ -57,10 +60,20 @@ def test_a_same_origin_post_with_its_token_passes() -> None:
         (_post(field="u" * 40), "token is missing"),
         (_post(cookie="short", field="short"), "token is missing"),
         (_post({"Origin": "https://evil.example"}), "came from https://evil.example"),
+        (_post({"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}), "another site"),
         (_post({"Sec-Fetch-Site": "cross-site"}), "another site"),
         (_post({"Sec-Fetch-Site": "same-site"}), "another site"),
     ],
-    ids=["no field", "no cookie", "other token", "malformed token", "other origin", "cross-site", "same-site"],
+    ids=[
+        "no field",
+        "no cookie",
+        "other token",
+        "malformed token",
+        "other origin",
+        "other origin, cross-site",
+        "cross-site",
+        "same-site",
+    ],
 )
 def test_a_post_from_elsewhere_or_without_the_token_is_refused(request_: Any, why: str) -> None:
     with pytest.raises(csrf.CrossSiteRequest, match=why):

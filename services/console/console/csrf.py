@@ -2,8 +2,11 @@
 
 Two checks, both required (OWASP's "defense in depth" for CSRF):
 
-1. Fetch metadata and origin: a browser says where a request comes from (``Sec-Fetch-Site``, ``Origin``); a
-   request another site made is refused.
+1. Fetch metadata, else origin: a browser says where a request comes from; a request another site made is
+   refused. ``Sec-Fetch-Site`` decides where the browser sends it (every current browser does): it is the
+   browser's own judgement, so it holds behind a proxy that rewrites ``Host`` (``gcloud run services proxy``),
+   where comparing ``Origin`` with ``Host`` would refuse the console's own forms. Without it, ``Origin`` must name
+   this host.
 2. A double-submit token: every page sets a random token in a ``SameSite=Strict`` cookie and puts the same token in
    its forms; a POST whose form field does not equal its cookie is refused. Stateless, so it holds across
    instances.
@@ -42,10 +45,11 @@ def cookie_header(request: Any, token: str) -> dict[str, str]:
 def check(request: Any) -> None:
     """Raise :class:`CrossSiteRequest` unless this POST came from a console page in the same browser."""
     site = request.headers.get("Sec-Fetch-Site")
-    if site is not None and site not in ALLOWED_FETCH_SITES:
-        raise CrossSiteRequest(f"the request came from another site (Sec-Fetch-Site: {site})")
     origin = request.headers.get("Origin")
-    if origin is not None and urlsplit(origin).netloc != request.host:
+    if site is not None:
+        if site not in ALLOWED_FETCH_SITES:
+            raise CrossSiteRequest(f"the request came from another site (Sec-Fetch-Site: {site})")
+    elif origin is not None and urlsplit(origin).netloc != request.host:
         raise CrossSiteRequest(f"the request came from {origin}, not from this console")
     cookie, sent = request.cookies.get(COOKIE, ""), request.form.get(FIELD, "")
     if not (_well_formed(cookie) and hmac.compare_digest(cookie.encode(), sent.encode())):
