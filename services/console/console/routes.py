@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from console import csrf
 from console.pages import Response, decoded_payload, redirect, render, static_file
 from console.topology_view import TopologyView, load_view
+from eventkit.errors import RetryableError
 from eventkit.failure_records import NotNew, RecordNotFound, Records, subscription_id
 from eventkit.failures import STATUS_DISCARDED, STATUS_NEW, STATUSES
 from eventkit.replay import ReplayError, replay
@@ -93,13 +94,15 @@ class Console:
 
     def overview(self, request: Any, token: str) -> Response:
         view = self.view
-        waiting = self.records.waiting()
+        project = self.service.config.project
+        paths = {s.name: f"projects/{project}/subscriptions/{s.name}" for s in view.subscriptions}
+        waiting = self.records.waiting(paths.values())
         by_subscription = {
-            s.name: {kind: waiting.get((s.name, kind), 0) for kind in ("permanent_failure", "dead_letter")}
-            for s in view.subscriptions
+            name: {kind: waiting.by_subscription[(path, kind)] for kind in ("permanent_failure", "dead_letter")}
+            for name, path in paths.items()
         }
-        known = set(by_subscription)
-        elsewhere = sum(count for (sub, _), count in waiting.items() if sub not in known)
+        total = waiting.total
+        elsewhere = total - sum(sum(counts.values()) for counts in by_subscription.values())
         return render(
             "overview.html",
             page="overview",
@@ -107,7 +110,7 @@ class Console:
             console_name=self.service.config.service,
             health=by_subscription,
             elsewhere=elsewhere,
-            total=sum(waiting.values()),
+            total=total,
         )
 
     def failures(self, request: Any, token: str) -> Response:
@@ -184,6 +187,8 @@ class Console:
                 log.info("discarded", extra={"fields": {"record_id": record_id}})
         except (ReplayError, NotNew) as exc:
             raise PageError(409, "Not done", str(exc)) from None
+        except RetryableError as exc:  # the publish failed: the claim was undone, the record is new again
+            raise PageError(503, "Not replayed", f"{exc}. The record is still new: try again.") from None
         return redirect("/failures?" + urlencode({"done": f"{action}ed", "record": record_id}))
 
     # --- helpers ------------------------------------------------------------------------------------------

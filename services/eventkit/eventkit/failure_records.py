@@ -5,13 +5,19 @@ this module and :mod:`eventkit.replay`, so there is one way to list, page, claim
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from eventkit.failures import FAILURES_COLLECTION, STATUS_DISCARDED, STATUS_NEW, STATUS_REPLAYED
+from eventkit.failures import (
+    FAILURES_COLLECTION,
+    KIND_DEAD_LETTER,
+    KIND_PERMANENT_FAILURE,
+    STATUS_DISCARDED,
+    STATUS_NEW,
+    STATUS_REPLAYED,
+)
 
 MIN_PREFIX = 6
 MAX_PAGE = 200
@@ -41,6 +47,12 @@ class Filters:
 class Page:
     records: list[dict[str, Any]]  # summaries (SUMMARY_FIELDS and ``id``), most recent failure first
     next_after: str | None  # the id to pass as ``after`` for the next page; None on the last page
+
+
+@dataclass(frozen=True)
+class Waiting:
+    total: int  # every record with status new
+    by_subscription: dict[tuple[str, str], int]  # (subscription path, kind) -> records with status new
 
 
 def matches_subscription(recorded: str | None, wanted: str) -> bool:
@@ -90,19 +102,25 @@ class Records:
         more = len(found) > limit
         return Page(records=found[:limit], next_after=found[limit - 1]["id"] if more else None)
 
-    def waiting(self) -> Counter[tuple[str | None, str]]:
-        """Records still ``new``, counted by (subscription id, kind): what the overview shows per subscription."""
+    def waiting(self, subscriptions: Iterable[str]) -> Waiting:
+        """Records still ``new``: counted by (subscription, kind) for the given subscription paths, and in all.
+
+        Count aggregations, run side by side: Firestore counts in its indexes and returns one number per query,
+        so the overview's cost does not grow with the records waiting (equality filters only: no composite index).
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        query = (
-            self.db.collection(self.collection)
-            .where(filter=FieldFilter("status", "==", STATUS_NEW))
-            .select(["kind", "subscription"])
-        )
-        return Counter(
-            (subscription_id(record.get("subscription")), record.get("kind", "permanent_failure"))
-            for record in self._stream(query)
-        )
+        new = self.db.collection(self.collection).where(filter=FieldFilter("status", "==", STATUS_NEW))
+        keys = [(path, kind) for path in subscriptions for kind in (KIND_PERMANENT_FAILURE, KIND_DEAD_LETTER)]
+        queries = [
+            new.where(filter=FieldFilter("subscription", "==", path)).where(filter=FieldFilter("kind", "==", kind))
+            for path, kind in keys
+        ]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            counts = list(pool.map(_count, [new, *queries]))
+        return Waiting(total=counts[0], by_subscription=dict(zip(keys, counts[1:], strict=True)))
 
     def get(self, record_id: str) -> dict[str, Any]:
         """A record by its id, or by a unique prefix of at least MIN_PREFIX characters (as `list` shows it)."""
@@ -161,6 +179,11 @@ class Records:
     def _stream(query: Any) -> Iterator[dict[str, Any]]:
         for snapshot in query.stream():
             yield {"id": snapshot.id, **snapshot.to_dict()}
+
+
+def _count(query: Any) -> int:
+    (result,) = query.count().get()
+    return int(result[0].value)
 
 
 def _kept(record: dict[str, Any], filters: Filters) -> bool:
