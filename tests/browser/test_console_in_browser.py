@@ -96,6 +96,7 @@ def test_replaying_a_dead_letter_removes_it_from_the_list_and_publishes_once(
     # The browser's back button and a second confirmation: refused, nothing published again.
     browser.get(f"{console}/failures/{record_id}/replay")
     assert "Already dealt with" in browser.find_element(By.TAG_NAME, "h1").text
+    screenshot("console-error-already-done")
     assert db.collection(FAILURES_COLLECTION).document(record_id).get().get("replays") == 1
 
 
