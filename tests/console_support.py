@@ -78,3 +78,24 @@ def pull_all(subscription: str) -> list[Any]:
         subscriber.acknowledge(
             request={"subscription": subscription, "ack_ids": [m.ack_id for m in answer.received_messages]}
         )
+
+
+def readings_dead_letter(db: Any, project: str, device: str) -> str:
+    """A dead letter of telemetry-analytics: a real readings event (one reading of ``device``) that never reached
+    analytics; the console replays it to the topic of its subscription, ``telemetry``."""
+    from eventkit.catalog import CATALOG
+    from eventkit.catalog.telemetry import TELEMETRY_READINGS
+    from eventkit.events import encode_for_pubsub, new_event
+
+    reading = {"reading_id": "r1", "ts": datetime.now(UTC).isoformat(), "metrics": {"temperature": 21.5}}
+    event = new_event(
+        CATALOG, TELEMETRY_READINGS, {"device_id": device, "readings": [reading]}, source="//test/devices"
+    )
+    data, attributes = encode_for_pubsub(event)
+    return put_record(
+        db,
+        payload=data,
+        attributes=attributes,
+        subscription=f"projects/{project}/subscriptions/telemetry-analytics-telemetry",
+        record_id=f"rec-{event.id}",
+    )

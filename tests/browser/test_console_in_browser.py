@@ -1,16 +1,26 @@
 """The console in a real browser (headless Debian chromium) on the local stack: the overview draws the topology,
-a dead letter's markup is text and runs nothing, and a replay through the buttons removes the record from the list
-and publishes its message once. Each page is saved under .local/screenshots/."""
+a dead letter's markup is text and runs nothing, a replay through the buttons removes the record from the list and
+publishes its message once, and a real consumer's dead letter, replayed, takes effect once. Each page is saved under
+.local/screenshots/."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
-from console_support import SCRIPT_ATTRIBUTE, SCRIPT_PAYLOAD, pull_all, put_record, replay_target
+import requests
+from console_support import (
+    SCRIPT_ATTRIBUTE,
+    SCRIPT_PAYLOAD,
+    pull_all,
+    put_record,
+    readings_dead_letter,
+    replay_target,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from waiting import wait_for
+from waiting import wait_for, wait_until_acknowledged
 
 from eventkit.failures import FAILURES_COLLECTION
 from stack.topology import load_topology
@@ -97,6 +107,32 @@ def test_replaying_a_dead_letter_removes_it_from_the_list_and_publishes_once(
     browser.get(f"{console}/failures/{record_id}/replay")
     assert "Already dealt with" in browser.find_element(By.TAG_NAME, "h1").text
     screenshot("console-error-already-done")
+    assert db.collection(FAILURES_COLLECTION).document(record_id).get().get("replays") == 1
+
+
+def test_a_replayed_dead_letter_takes_effect_once_at_its_consumer(
+    browser: Any, console: str, db: Any, clean_stack: dict[str, Any], service_log: Any
+) -> None:
+    """The dead letter of a real consumer (telemetry-analytics): replayed from the console to the topic of its
+    subscription, the reading is counted once in the device's windows; a second confirmation publishes nothing."""
+    device = f"dev-{uuid.uuid4().hex[:8]}"
+    record_id = readings_dead_letter(db, clean_stack["project"], device)
+    stats = f"{clean_stack['services']['telemetry-ingest']}/devices/{device}/stats"
+
+    browser.get(f"{console}/failures/{record_id}/replay")
+    assert "topic telemetry" in browser.find_element(By.TAG_NAME, "main").text
+    browser.find_element(By.ID, "confirm").click()
+    wait_for(lambda: browser.find_elements(By.ID, "done"), 30, "the list after the replay")
+    assert record_id not in _records_listed(browser)
+
+    record = db.collection(FAILURES_COLLECTION).document(record_id).get()
+    (message_id,) = record.get("replay_message_ids")
+    wait_until_acknowledged(service_log, "telemetry-analytics", [message_id])
+    windows = requests.get(stats, timeout=10).json()["windows"]
+    assert [(w["metric"], w["count"]) for w in windows] == [("temperature", 1)]
+
+    browser.get(f"{console}/failures/{record_id}/replay")
+    assert "Already dealt with" in browser.find_element(By.TAG_NAME, "h1").text
     assert db.collection(FAILURES_COLLECTION).document(record_id).get().get("replays") == 1
 
 
