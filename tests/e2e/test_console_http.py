@@ -107,7 +107,9 @@ def test_a_replay_posted_twice_publishes_once(console: str, db: Any, clean_stack
 
 
 def test_get_cannot_change_anything_and_unknown_pages_say_so(console: str, db: Any) -> None:
-    assert requests.delete(f"{console}/failures", timeout=10).status_code == 405
+    refused = requests.delete(f"{console}/failures", timeout=10)
+    assert refused.status_code == 405 and refused.headers["Allow"] == "GET"
+    assert requests.put(f"{console}/failures/r-1/replay", timeout=10).headers["Allow"] == "GET, POST"
     missing = requests.get(f"{console}/failures/no-such-record", timeout=10)
     assert missing.status_code == 404 and "There is no record no-such-record" in missing.text
     assert requests.get(f"{console}/failures?status=bogus", timeout=10).status_code == 400

@@ -32,9 +32,11 @@ DONE = {"replayed": "Replayed", "discarded": "Discarded"}
 
 
 class PageError(Exception):
-    def __init__(self, status: int, title: str, message: str) -> None:
+    """A page that cannot be shown: its HTTP status, a title and a sentence that says why."""
+
+    def __init__(self, status: int, title: str, message: str, allow: str | None = None) -> None:
         super().__init__(message)
-        self.status, self.title, self.message = status, title, message
+        self.status, self.title, self.message, self.allow = status, title, message, allow
 
 
 class Console:
@@ -59,10 +61,10 @@ class Console:
         try:
             answer = self._dispatch(request, token)
         except PageError as error:
-            answer = self._error(request, token, error.status, error.title, error.message)
+            answer = _error(error.status, error.title, error.message, error.allow)
         except Exception as exc:  # Firestore or Pub/Sub unreachable, most likely: say so, keep the console up
             log.exception("page failed", extra={"fields": {"path": request.path}})
-            answer = self._error(request, token, 503, "Try again", f"The console could not load this page: {exc}")
+            answer = _error(503, "Try again", f"The console could not load this page: {exc}")
         body, status, headers = answer
         return body, status, {**headers, **csrf.cookie_header(request, token)}
 
@@ -75,24 +77,24 @@ class Console:
             return found
         if not parts:
             self._only(request, "GET")
-            return self.overview(request, token)
+            return self.overview()
         if parts[0] == "failures" and len(parts) == 1:
             self._only(request, "GET")
-            return self.failures(request, token)
+            return self.failures(request)
         if parts[0] == "failures" and len(parts) == 2:
             self._only(request, "GET")
-            return self.failure(request, token, _record_id(parts[1]))
+            return self.failure(_record_id(parts[1]))
         if parts[0] == "failures" and len(parts) == 3 and parts[2] in ACTIONS:
             record_id = _record_id(parts[1])
             self._only(request, "GET", "POST")
             if request.method == "GET":
-                return self.confirm(request, token, record_id, parts[2])
+                return self.confirm(token, record_id, parts[2])
             return self.act(request, record_id, parts[2])
         raise PageError(404, "Not found", f"There is no page at {request.path}.")
 
     # --- pages ----------------------------------------------------------------------------------------------
 
-    def overview(self, request: Any, token: str) -> Response:
+    def overview(self) -> Response:
         view = self.view
         project = self.service.config.project
         paths = {s.name: f"projects/{project}/subscriptions/{s.name}" for s in view.subscriptions}
@@ -113,7 +115,7 @@ class Console:
             total=total,
         )
 
-    def failures(self, request: Any, token: str) -> Response:
+    def failures(self, request: Any) -> Response:
         status = request.args.get("status", STATUS_NEW)
         if status not in (*STATUSES, "all"):
             raise PageError(400, "Unknown status", f"Status must be one of {', '.join((*STATUSES, 'all'))}.")
@@ -139,7 +141,7 @@ class Console:
             done_record=request.args.get("record", ""),
         )
 
-    def failure(self, request: Any, token: str, record_id: str) -> Response:
+    def failure(self, record_id: str) -> Response:
         record = self._get(record_id)
         how, text = decoded_payload(record)
         return render(
@@ -153,7 +155,7 @@ class Console:
             actionable=record.get("status") == STATUS_NEW,
         )
 
-    def confirm(self, request: Any, token: str, record_id: str, action: str) -> Response:
+    def confirm(self, token: str, record_id: str, action: str) -> Response:
         record = self._get(record_id)
         if record.get("status") != STATUS_NEW:
             raise PageError(409, "Already dealt with", f"Record {record_id} is {record.get('status')}; nothing to do.")
@@ -195,7 +197,7 @@ class Console:
 
     def _get(self, record_id: str) -> dict[str, Any]:
         try:
-            return self.records.get(record_id)
+            return self.records.get(record_id, prefix=False)  # a link names the whole id: never scan for a prefix
         except RecordNotFound:
             raise PageError(404, "Not found", f"There is no record {record_id}.") from None
 
@@ -203,16 +205,17 @@ class Console:
         """Where a replay goes: the record's topic, else its subscription's in the topology (no lookup needed)."""
         return record.get("topic") or self.view.topic_of(subscription_id(record.get("subscription")))
 
-    def _error(self, request: Any, token: str, status: int, title: str, message: str) -> Response:
-        headers = {"Allow": "GET, POST"} if status == 405 else {}
-        return render("error.html", status, headers, page="", title=title, message=message)
-
     @staticmethod
     def _only(request: Any, *methods: str) -> None:
         if request.method not in methods:
+            use = " or ".join(methods)
             raise PageError(
-                405, "Method not allowed", f"{request.method} is not allowed here; use {' or '.join(methods)}."
+                405, "Method not allowed", f"{request.method} is not allowed here; use {use}.", ", ".join(methods)
             )
+
+
+def _error(status: int, title: str, message: str, allow: str | None = None) -> Response:
+    return render("error.html", status, {"Allow": allow} if allow else {}, page="", title=title, message=message)
 
 
 def _record_id(text: str) -> str:

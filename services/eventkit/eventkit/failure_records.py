@@ -122,11 +122,14 @@ class Records:
             counts = list(pool.map(_count, [new, *queries]))
         return Waiting(total=counts[0], by_subscription=dict(zip(keys, counts[1:], strict=True)))
 
-    def get(self, record_id: str) -> dict[str, Any]:
-        """A record by its id, or by a unique prefix of at least MIN_PREFIX characters (as `list` shows it)."""
+    def get(self, record_id: str, *, prefix: bool = True) -> dict[str, Any]:
+        """A record by its id, or (``prefix``: the CLI) by a unique prefix of at least MIN_PREFIX characters, as
+        `list` shows it; finding a prefix reads the whole collection."""
         snapshot = self.db.collection(self.collection).document(record_id).get()
         if snapshot.exists:
             return {"id": snapshot.id, **snapshot.to_dict()}
+        if not prefix:
+            raise RecordNotFound(f"no record {record_id!r}")
         if len(record_id) < MIN_PREFIX:
             raise RecordNotFound(f"no record {record_id!r} (give the id, or at least {MIN_PREFIX} of its characters)")
         candidates = [r for r in self._stream(self.db.collection(self.collection)) if r["id"].startswith(record_id)]
