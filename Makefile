@@ -17,7 +17,7 @@ INSTANCES ?=
 export PYTHONNODEBUGRANGES := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status test test-local test-containers test-unit test-integration test-e2e test-infra \
+.PHONY: help install up down status test test-local test-containers test-unit test-integration test-e2e test-browser test-infra \
 	test-reliability images-python test-images-python dlq backfill lint format lock clean
 
 help:
@@ -28,7 +28,7 @@ help:
 	@echo "make test      the whole test suite: test-local, then test-containers"
 	@echo "make test-local        every layer on the local stack (processes; starts its own)"
 	@echo "make test-containers   the images, built and run under docker compose (needs Docker)"
-	@echo "make test-unit | test-integration | test-e2e | test-infra | test-reliability   one layer"
+	@echo "make test-unit | test-integration | test-e2e | test-browser | test-infra | test-reliability   one layer"
 	@echo "make test-images-python   test-local again on the container images' Python (e.g. python3.12)"
 	@echo "make dlq ARGS=\"list\"   dead letters and failures: list | show ID | replay ID|--all | discard ID"
 	@echo "make backfill ARGS=\"--dry-run\"   re-render images made under other IMAGE_* settings"
@@ -70,6 +70,9 @@ test-integration: install
 
 test-e2e: install
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+test-browser: install
+	$(PY) -m pytest -m browser $(PYTEST_ARGS)
 
 test-infra: install
 	$(PY) -m pytest -m infra $(PYTEST_ARGS)

@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dlq.records import Filters, RecordNotFound, Records
-from dlq.replay import ReplayError, replay
 from dlq.target import Target, TargetError, choose_target
+from eventkit.failure_records import Filters, RecordNotFound, Records
 from eventkit.failures import STATUS_NEW, STATUSES
+from eventkit.replay import ReplayError, replay
 
 DEFAULT_STATE_DIR = Path(__file__).resolve().parent.parent / ".local"
 _RELATIVE = re.compile(r"^(\d+)([smhd])$")
@@ -97,14 +97,14 @@ def _replay(args: argparse.Namespace, target: Target, records: Records) -> int:
     if args.subscription and not args.all:
         raise ReplayError("--subscription goes with --all; a single record already names its subscription")
     if not args.all:
-        done = replay(records, target, records.get(args.id), args.topic)
+        done = replay(records, target.project, records.get(args.id), args.topic)
         print(f"replayed {done.record_id} to {done.topic} as message {done.message_id}")
         return 0
     failed = 0
     pending = records.list(Filters(subscription=args.subscription, status=STATUS_NEW))
     for record in pending:
         try:
-            done = replay(records, target, record, args.topic)
+            done = replay(records, target.project, record, args.topic)
         except ReplayError as exc:
             failed += 1
             print(f"dlq: skipped: {exc}", file=sys.stderr)

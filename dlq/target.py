@@ -26,14 +26,6 @@ class Target:
     project: str
     description: str  # for messages: "local stack in .local" / "project p"
 
-    def topic_path(self, topic: str) -> str:
-        return topic if topic.startswith("projects/") else f"projects/{self.project}/topics/{topic}"
-
-    def subscription_path(self, subscription: str) -> str:
-        if subscription.startswith("projects/"):
-            return subscription
-        return f"projects/{self.project}/subscriptions/{subscription}"
-
 
 def choose_target(project: str | None, state_dir: Path, environ: MutableMapping[str, str] | None = None) -> Target:
     """Point this process's clients at the chosen target (call before any client is created)."""

@@ -1,5 +1,5 @@
 # Firestore (native mode): the database, TTL policies on the collections eventkit expires, and the composite
-# index the outbox sweeper's query needs.
+# indexes the outbox sweeper's and the console's queries need.
 
 resource "google_firestore_database" "default" {
   name                              = "(default)"
@@ -48,5 +48,22 @@ resource "google_firestore_index" "outbox_unsent" {
   fields {
     field_path = "created_at"
     order      = "ASCENDING"
+  }
+}
+
+# The console's list of failure records: where(status == S).order_by(last_seen, DESC), a page at a time
+# (eventkit/failure_records.py Records.page).
+resource "google_firestore_index" "failures_by_status" {
+  database    = google_firestore_database.default.name
+  collection  = "failures"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "status"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "last_seen"
+    order      = "DESCENDING"
   }
 }

@@ -125,6 +125,18 @@ resource "google_cloud_run_v2_service_iam_member" "scheduler_invoker" {
   member   = google_service_account.scheduler.member
 }
 
+# --- the operators of the console -----------------------------------------------------------------------------
+
+# Only the members named in var.console_invokers (default: none) may open the console; it is never public.
+resource "google_cloud_run_v2_service_iam_member" "console_invoker" {
+  for_each = local.console_invokers
+
+  location = var.region
+  name     = google_cloud_run_v2_service.service["console"].name
+  role     = "roles/run.invoker"
+  member   = each.value
+}
+
 # --- the one public opt-in ------------------------------------------------------------------------------------
 
 # Only with var.public_orders_api = true, and only on the orders API service. Documented in docs/deploy.md.

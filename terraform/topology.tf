@@ -116,7 +116,9 @@ locals {
   # ingress is open, their IAM is not: see var.public_orders_api). Presets for a service missing from the YAML are
   # ignored. var.service_settings overrides any field.
   service_presets = {
-    orders             = { ingress = "INGRESS_TRAFFIC_ALL" }
+    orders = { ingress = "INGRESS_TRAFFIC_ALL" }
+    # Operators reach the console from their browsers (`gcloud run services proxy`, or IAP); IAM decides who.
+    console            = { ingress = "INGRESS_TRAFFIC_ALL" }
     "telemetry-ingest" = { ingress = "INGRESS_TRAFFIC_ALL" }
     images = {
       cpu         = "2"
@@ -212,6 +214,9 @@ locals {
 
   # Cloud Run services the push identity may invoke: push targets only (never the orders API unless it consumes).
   public_services = var.public_orders_api && contains(keys(local.services), var.orders_api_service) ? toset([var.orders_api_service]) : toset([])
+
+  # The operators who may invoke the console (var.console_invokers), when the topology has one.
+  console_invokers = contains(keys(local.services), "console") ? toset(var.console_invokers) : toset([])
 
   # One runtime service account per service (account ids: 6-30 characters; long names are cut and hashed).
   service_account_ids = {

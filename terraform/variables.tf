@@ -152,6 +152,17 @@ variable "image_settings" {
   }
 }
 
+variable "console_invokers" {
+  description = "Who may open the operator console (roles/run.invoker on the console service, nothing else): IAM members such as \"user:ana@example.com\" or \"group:shop-operators@example.com\"; behind Identity-Aware Proxy, IAP's service agent too (docs/console.md). Default: nobody. A public member is refused."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for member in var.console_invokers : can(regex("^(user|group|serviceAccount|domain):[^\\s]+$", member))])
+    error_message = "console_invokers: each entry must be an IAM member of kind user:, group:, serviceAccount: or domain: (the console is never public)."
+  }
+}
+
 variable "storage_trigger" {
   description = "How a bucket with a notify_topic in topology.yaml reaches its consumer: \"notification\" (a Cloud Storage Pub/Sub notification to the topic, then the topology's push subscription with its dead-letter topic) or \"eventarc\" (an Eventarc Cloud Storage trigger straight to the consumer service; no Pub/Sub notification and no push subscription for that topic)."
   type        = string

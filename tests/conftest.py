@@ -39,9 +39,9 @@ from service_main import load_main
 # The repository root (stack, dlq) and every service folder are on sys.path: pyproject.toml's pytest `pythonpath`.
 REPO = Path(__file__).resolve().parent.parent
 
-LAYERS = ("unit", "integration", "e2e", "infra", "reliability", "containers")
+LAYERS = ("unit", "integration", "e2e", "browser", "infra", "reliability", "containers")
 # What CI insists on (REQUIRE_ALL_SUITES=1), per stack: each must have passing tests.
-REQUIRED = {"local": ("unit", "integration", "e2e"), "compose": ("containers", "compose")}
+REQUIRED = {"local": ("unit", "integration", "e2e", "browser"), "compose": ("containers", "compose")}
 PROJECT = "shop-test"
 STACKS = ("local", "compose")
 

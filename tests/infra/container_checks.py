@@ -351,9 +351,11 @@ def _service_arg_findings(final: Stage) -> list[str]:
     if not any(re.search(r'\btest -n "?\$\{?SERVICE\b', run) for run in final.values("RUN")):
         findings.append('no RUN test -n "$SERVICE": a build without SERVICE would copy every service folder')
     code = copied_into(final, APP_FOLDER)
-    if code != ["services/${SERVICE}/"]:
+    # topology.yaml beside it: the one description of the system (the console draws it), the same in every image.
+    if code != ["services/${SERVICE}/", "topology.yaml"]:
         findings.append(
-            f"{APP_FOLDER} must hold services/${{SERVICE}}/ and nothing else (one folder per image): {code}"
+            f"{APP_FOLDER} must hold services/${{SERVICE}}/ and topology.yaml, nothing else (one folder per image): "
+            f"{code}"
         )
     return findings
 

@@ -33,7 +33,12 @@ NOT_FROM_TOPOLOGY = {
 
 
 def expected_instances(
-    topo: Topology, *, eventarc: bool, public: bool, extra_grants: tuple[tuple[str, str], ...] = ()
+    topo: Topology,
+    *,
+    eventarc: bool,
+    public: bool,
+    invokers: tuple[str, ...] = (),
+    extra_grants: tuple[tuple[str, str], ...] = (),
 ) -> dict[str, set[str]]:
     notify = {b.notify_topic: role for role, b in topo.buckets.items() if b.notify_topic}
     triggers = {n: s for n, s in topo.subscriptions.items() if eventarc and s.topic in notify}
@@ -93,6 +98,7 @@ def expected_instances(
         "google_cloud_run_v2_service_iam_member.public_orders_api": {"orders"}
         if public and "orders" in services
         else set(),
+        "google_cloud_run_v2_service_iam_member.console_invoker": set(invokers) if "console" in services else set(),
     }
 
 
@@ -179,9 +185,16 @@ BIG_TOPOLOGY = textwrap.dedent(
 
 CASES = {
     "repo-notification": (None, {}),
-    "repo-eventarc-public": (None, {"storage_trigger": "eventarc", "public_orders_api": True}),
+    "repo-eventarc-public": (
+        None,
+        {"storage_trigger": "eventarc", "public_orders_api": True, "console_invokers": ["user:ana@example.com"]},
+    ),
     "big-notification": (BIG_TOPOLOGY, {}),
-    "big-eventarc": (BIG_TOPOLOGY, {"storage_trigger": "eventarc", "public_orders_api": True}),
+    # No console in this topology: the operators named get no grant.
+    "big-eventarc": (
+        BIG_TOPOLOGY,
+        {"storage_trigger": "eventarc", "public_orders_api": True, "console_invokers": ["group:ops@example.com"]},
+    ),
 }
 
 
@@ -192,7 +205,10 @@ def test_every_topology_entry_has_its_resources_and_nothing_extra(tmp_path: Path
     topo = parse_topology(text, path=REPO / "topology.yaml")
     instances, _ = evaluate(tmp_path, text, {"project_id": PROJECT, **variables})
     expected = expected_instances(
-        topo, eventarc=variables.get("storage_trigger") == "eventarc", public=bool(variables.get("public_orders_api"))
+        topo,
+        eventarc=variables.get("storage_trigger") == "eventarc",
+        public=bool(variables.get("public_orders_api")),
+        invokers=tuple(variables.get("console_invokers", ())),
     )
     assert set(instances) == set(expected), "resources without a parity rule (add them to expected_instances)"
     for address, keys in expected.items():

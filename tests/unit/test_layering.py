@@ -23,9 +23,11 @@ PUBLIC_MODULES = {
     "eventkit.catalog.orders",
     "eventkit.catalog.telemetry",
     "eventkit.errors",
+    "eventkit.failure_records",
     "eventkit.failures",
     "eventkit.http_api",
     "eventkit.memory",
+    "eventkit.replay",
 }
 
 

@@ -2,7 +2,9 @@
 
 The public surface, what services import (tests/unit/test_layering.py enforces it): this package's names below,
 ``eventkit.catalog`` (event types and payload models, and its ``orders``/``images``/``telemetry`` modules),
-``eventkit.errors``, ``eventkit.http_api`` (JSON APIs) and ``eventkit.memory`` (in-memory stores for tests).
+``eventkit.errors``, ``eventkit.http_api`` (JSON APIs), ``eventkit.memory`` (in-memory stores for tests), and
+for the operator's tools ``eventkit.failures``, ``eventkit.failure_records`` and ``eventkit.replay`` (listing,
+replaying and discarding failure records: the console service and ``python -m dlq``).
 Every other module is the runtime's own (docs/eventkit.md): ``service`` and ``consumer`` (the runtime),
 ``context`` (the handler API), ``delivery``, ``idempotency`` (the ledger), ``outbox``, ``publish``, ``failures``...
 """

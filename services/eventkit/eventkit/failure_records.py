@@ -1,0 +1,199 @@
+"""Reading and updating failure records (collection ``failures``, schema in :mod:`eventkit.failures`): what an
+operator's tools do with them. ``python -m dlq`` (the CLI) and the ``console`` service (the browser) both use
+this module and :mod:`eventkit.replay`, so there is one way to list, page, claim, replay and discard a record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eventkit.failures import (
+    FAILURES_COLLECTION,
+    KIND_DEAD_LETTER,
+    KIND_PERMANENT_FAILURE,
+    STATUS_DISCARDED,
+    STATUS_NEW,
+    STATUS_REPLAYED,
+)
+
+MIN_PREFIX = 6
+MAX_PAGE = 200
+# Fields a listing shows; a page of records does not fetch their payloads (up to 256 KiB each).
+SUMMARY_FIELDS = (
+    "kind", "status", "subscription", "consumer", "delivery_attempt", "count", "event_type", "event_id", "reason",
+    "last_seen",
+)  # fmt: skip
+
+
+class RecordNotFound(Exception):
+    pass
+
+
+class NotNew(Exception):
+    """The record is no longer ``new``: someone replayed or discarded it meanwhile."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    subscription: str | None = None  # an id or a full path
+    since: datetime | None = None  # last_seen at or after
+    status: str | None = None  # None: every status
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[dict[str, Any]]  # summaries (SUMMARY_FIELDS and ``id``), most recent failure first
+    next_after: str | None  # the id to pass as ``after`` for the next page; None on the last page
+
+
+@dataclass(frozen=True)
+class Waiting:
+    total: int  # every record with status new
+    by_subscription: dict[tuple[str, str], int]  # (subscription path, kind) -> records with status new
+
+
+def matches_subscription(recorded: str | None, wanted: str) -> bool:
+    if recorded is None:
+        return False
+    return recorded == wanted or recorded.endswith(f"/subscriptions/{wanted}")
+
+
+def subscription_id(recorded: str | None) -> str | None:
+    """``projects/p/subscriptions/s`` -> ``s``."""
+    return recorded.rsplit("/", 1)[-1] if recorded else None
+
+
+class Records:
+    def __init__(self, db: Any, collection: str = FAILURES_COLLECTION) -> None:
+        self.db = db
+        self.collection = collection
+
+    def list(self, filters: Filters) -> list[dict[str, Any]]:
+        """Matching records, most recent failure first; each with its ``id``."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self.db.collection(self.collection)
+        if filters.status:
+            query = query.where(filter=FieldFilter("status", "==", filters.status))
+        found = [record for record in self._stream(query) if _kept(record, filters)]
+        return sorted(found, key=lambda r: _time(r.get("last_seen")), reverse=True)
+
+    def page(self, *, status: str | None = None, limit: int = 50, after: str | None = None) -> Page:
+        """One page of records, most recent failure first (a Firestore query with a cursor: the composite index
+        ``status`` + ``last_seen`` in terraform/firestore.tf serves it). ``after``: the last id of the page before."""
+        from google.cloud import firestore
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        limit = max(1, min(limit, MAX_PAGE))
+        collection = self.db.collection(self.collection)
+        query = collection.select(list(SUMMARY_FIELDS))
+        if status:
+            query = query.where(filter=FieldFilter("status", "==", status))
+        query = query.order_by("last_seen", direction=firestore.Query.DESCENDING)
+        if after:
+            cursor = collection.document(after).get(["last_seen"])
+            if not cursor.exists:
+                raise RecordNotFound(f"no record {after!r} to continue the listing after")
+            query = query.start_after(cursor)
+        found = list(self._stream(query.limit(limit + 1)))
+        more = len(found) > limit
+        return Page(records=found[:limit], next_after=found[limit - 1]["id"] if more else None)
+
+    def waiting(self, subscriptions: Iterable[str]) -> Waiting:
+        """Records still ``new``: counted by (subscription, kind) for the given subscription paths, and in all.
+
+        Count aggregations, run side by side: Firestore counts in its indexes and returns one number per query,
+        so the overview's cost does not grow with the records waiting (equality filters only: no composite index).
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        new = self.db.collection(self.collection).where(filter=FieldFilter("status", "==", STATUS_NEW))
+        keys = [(path, kind) for path in subscriptions for kind in (KIND_PERMANENT_FAILURE, KIND_DEAD_LETTER)]
+        queries = [
+            new.where(filter=FieldFilter("subscription", "==", path)).where(filter=FieldFilter("kind", "==", kind))
+            for path, kind in keys
+        ]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            counts = list(pool.map(_count, [new, *queries]))
+        return Waiting(total=counts[0], by_subscription=dict(zip(keys, counts[1:], strict=True)))
+
+    def get(self, record_id: str, *, prefix: bool = True) -> dict[str, Any]:
+        """A record by its id, or (``prefix``: the CLI) by a unique prefix of at least MIN_PREFIX characters, as
+        `list` shows it; finding a prefix reads the whole collection."""
+        snapshot = self.db.collection(self.collection).document(record_id).get()
+        if snapshot.exists:
+            return {"id": snapshot.id, **snapshot.to_dict()}
+        if not prefix:
+            raise RecordNotFound(f"no record {record_id!r}")
+        if len(record_id) < MIN_PREFIX:
+            raise RecordNotFound(f"no record {record_id!r} (give the id, or at least {MIN_PREFIX} of its characters)")
+        candidates = [r for r in self._stream(self.db.collection(self.collection)) if r["id"].startswith(record_id)]
+        if len(candidates) != 1:
+            what = "no record" if not candidates else f"{len(candidates)} records"
+            raise RecordNotFound(f"{what} with an id starting {record_id!r}")
+        return candidates[0]
+
+    def claim(self, record_id: str, status: str) -> None:
+        """Move a ``new`` record to ``status`` in one transaction, or raise :class:`NotNew`: of two operators (or
+        two clicks) acting on one record at once, exactly one goes on."""
+        from eventkit.transactions import run_read_write
+
+        ref = self.db.collection(self.collection).document(record_id)
+        at = "replay_claimed_at" if status == STATUS_REPLAYED else "discarded_at"
+
+        def body(transaction: Any, snapshots: list[Any]) -> None:
+            (snapshot,) = snapshots
+            if not snapshot.exists:
+                raise RecordNotFound(f"no record {record_id!r}")
+            current = snapshot.get("status")
+            if current != STATUS_NEW:
+                raise NotNew(f"record {record_id} is {current} already")
+            transaction.update(ref, {"status": status, at: datetime.now(UTC)})
+
+        run_read_write(self.db, [ref], body, f"claim failure record {record_id}")
+
+    def release(self, record_id: str) -> None:
+        """Undo :meth:`claim` (the replay could not be sent): the record is ``new`` again."""
+        self.db.collection(self.collection).document(record_id).update({"status": STATUS_NEW})
+
+    def mark_replayed(self, record_id: str, message_id: str) -> None:
+        from google.cloud import firestore
+
+        self.db.collection(self.collection).document(record_id).update(
+            {
+                "status": STATUS_REPLAYED,
+                "replayed_at": datetime.now(UTC),
+                "replays": firestore.Increment(1),
+                "replay_message_ids": firestore.ArrayUnion([message_id]),
+            }
+        )
+
+    def mark_discarded(self, record_id: str) -> None:
+        self.db.collection(self.collection).document(record_id).update(
+            {"status": STATUS_DISCARDED, "discarded_at": datetime.now(UTC)}
+        )
+
+    @staticmethod
+    def _stream(query: Any) -> Iterator[dict[str, Any]]:
+        for snapshot in query.stream():
+            yield {"id": snapshot.id, **snapshot.to_dict()}
+
+
+def _count(query: Any) -> int:
+    (result,) = query.count().get()
+    return int(result[0].value)
+
+
+def _kept(record: dict[str, Any], filters: Filters) -> bool:
+    if filters.subscription and not matches_subscription(record.get("subscription"), filters.subscription):
+        return False
+    return not (filters.since and _time(record.get("last_seen")) < filters.since)
+
+
+def _time(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.min.replace(tzinfo=UTC)

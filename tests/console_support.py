@@ -1,0 +1,101 @@
+"""Failure records as the recorder writes them, put straight into Firestore for the console's tests, and a topic
+with a pull subscription that counts what a replay publishes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from eventkit.failures import FAILURES_COLLECTION, KIND_DEAD_LETTER, STATUS_NEW, payload_fields
+
+SCRIPT_PAYLOAD = b'<script>window.__pwned = "payload"</script>'
+SCRIPT_ATTRIBUTE = "<img src=x onerror=\"window.__pwned = 'attribute'\">"
+
+
+def put_record(
+    db: Any,
+    *,
+    payload: bytes = b'{"order_id": "o-1"}',
+    topic: str | None = None,
+    subscription: str | None = None,
+    attributes: dict[str, str] | None = None,
+    status: str = STATUS_NEW,
+    last_seen: datetime | None = None,
+    record_id: str | None = None,
+) -> str:
+    record_id = record_id or f"rec-{uuid.uuid4().hex[:16]}"
+    now = last_seen or datetime.now(UTC)
+    db.collection(FAILURES_COLLECTION).document(record_id).set(
+        {
+            "kind": KIND_DEAD_LETTER,
+            "status": status,
+            "consumer": None,
+            "reason": "max_delivery_attempts",
+            "error": "Pub/Sub gave up after 5 deliveries",
+            "transport": "pubsub_push",
+            "subscription": subscription,
+            "topic": topic,
+            "message_id": f"m-{record_id}",
+            "attributes": attributes if attributes is not None else {"ce-id": record_id, "ce-type": "shop.test.v1"},
+            "ordering_key": None,
+            "event_id": record_id,
+            "event_type": "shop.test.v1",
+            "delivery_attempt": 5,
+            **payload_fields(payload),
+            "replayable": True,
+            "count": 1,
+            "first_seen": now,
+            "last_seen": now,
+        }
+    )
+    return record_id
+
+
+def replay_target(project: str) -> tuple[str, str]:
+    """(topic path, pull subscription path): a topic of the test's own, where a replay's messages can be counted."""
+    from google.cloud import pubsub_v1
+
+    name = f"console-replay-{uuid.uuid4().hex[:8]}"
+    topic = pubsub_v1.PublisherClient().create_topic(request={"name": f"projects/{project}/topics/{name}"}).name
+    subscription = pubsub_v1.SubscriberClient().create_subscription(
+        request={"name": f"projects/{project}/subscriptions/{name}", "topic": topic}
+    )
+    return topic, subscription.name
+
+
+def pull_all(subscription: str) -> list[Any]:
+    """Every message waiting on ``subscription`` now, acknowledged."""
+    from google.cloud import pubsub_v1
+
+    subscriber = pubsub_v1.SubscriberClient()
+    received = []
+    while True:
+        answer = subscriber.pull(request={"subscription": subscription, "max_messages": 50}, timeout=10)
+        if not answer.received_messages:
+            return received
+        received += [m.message for m in answer.received_messages]
+        subscriber.acknowledge(
+            request={"subscription": subscription, "ack_ids": [m.ack_id for m in answer.received_messages]}
+        )
+
+
+def readings_dead_letter(db: Any, project: str, device: str) -> str:
+    """A dead letter of telemetry-analytics: a real readings event (one reading of ``device``) that never reached
+    analytics; the console replays it to the topic of its subscription, ``telemetry``."""
+    from eventkit.catalog import CATALOG
+    from eventkit.catalog.telemetry import TELEMETRY_READINGS
+    from eventkit.events import encode_for_pubsub, new_event
+
+    reading = {"reading_id": "r1", "ts": datetime.now(UTC).isoformat(), "metrics": {"temperature": 21.5}}
+    event = new_event(
+        CATALOG, TELEMETRY_READINGS, {"device_id": device, "readings": [reading]}, source="//test/devices"
+    )
+    data, attributes = encode_for_pubsub(event)
+    return put_record(
+        db,
+        payload=data,
+        attributes=attributes,
+        subscription=f"projects/{project}/subscriptions/telemetry-analytics-telemetry",
+        record_id=f"rec-{event.id}",
+    )
