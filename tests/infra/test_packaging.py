@@ -155,7 +155,7 @@ def test_a_service_package_left_out_of_the_image_is_found(venv: Venv, tmp_path: 
 
     results = venv.import_all(source_modules(inventory.source), cwd=tmp_path, path=app, env=_environment(inventory))
 
-    assert set(_errors(results)) == {"main", "inventory", "inventory.reservation"}
+    assert set(_errors(results)) == {"main", "inventory", "inventory.reservation", "inventory.stock_shards"}
     assert "No module named 'inventory'" in results["main"]["error"]
 
 
