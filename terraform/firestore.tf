@@ -36,6 +36,29 @@ resource "google_firestore_field" "ttl" {
 }
 
 # The outbox sweeper: where(sent == false).where(created_at <= cutoff).order_by(created_at) (eventkit/outbox.py).
+# Timestamps that only ever grow, written on every delivery, that no query asks for: not indexed. Firestore takes
+# at most 500 writes a second into a collection whose documents carry sequential values in an indexed field (and
+# every field is indexed unless exempted), so the ledger's completion time alone would cap the shop at about 60
+# orders a second (8 ledger entries per order; docs/capacity.md).
+locals {
+  firestore_unindexed_fields = {
+    "idempotency/completed_at"     = { collection = "idempotency", field = "completed_at" }
+    "idempotency/lease_expires_at" = { collection = "idempotency", field = "lease_expires_at" }
+    "outbox/created_at"            = { collection = "outbox", field = "created_at" } # the sweeper's composite index stays
+    "outbox/sent_at"               = { collection = "outbox", field = "sent_at" }
+  }
+}
+
+resource "google_firestore_field" "unindexed" {
+  for_each = local.firestore_unindexed_fields
+
+  database   = google_firestore_database.default.name
+  collection = each.value.collection
+  field      = each.value.field
+
+  index_config {}
+}
+
 resource "google_firestore_index" "outbox_unsent" {
   database    = google_firestore_database.default.name
   collection  = "outbox"

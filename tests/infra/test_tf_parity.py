@@ -27,6 +27,7 @@ PROJECT = "shop-parity-1"
 NOT_FROM_TOPOLOGY = {
     "google_project_service.enabled",
     "google_firestore_field.ttl",
+    "google_firestore_field.unindexed",
     "google_monitoring_notification_channel.email",
     "google_project_iam_audit_config.storage",
 }
