@@ -47,13 +47,20 @@ def _wrap_firestore() -> None:
     run_aggregation = api.run_aggregation_query
 
     def batch_get_documents(self: Any, request: Any = None, **kwargs: Any) -> Any:
-        _add(firestore_batch_gets=1)
+        # A read that begins a transaction (eventkit's read-begun transactions) is one transaction attempt.
+        _add(firestore_batch_gets=1, firestore_tx_attempts=1 if _field(request, "new_transaction") else 0)
         return _counting_stream(batch_get(self, request, **kwargs), "firestore_reads")
 
     def commit_(self: Any, request: Any = None, **kwargs: Any) -> Any:
+        from google.api_core.exceptions import Aborted
+
         writes = list(_field(request, "writes") or kwargs.get("writes") or [])
         _add(firestore_commits=1, firestore_writes=len(writes))
-        return commit(self, request, **kwargs)
+        try:
+            return commit(self, request, **kwargs)
+        except Aborted:  # a transaction that lost to another: the client library retries it
+            _add(firestore_aborted=1)
+            raise
 
     def begin_transaction(self: Any, request: Any = None, **kwargs: Any) -> Any:
         _add(firestore_transactions=1)
