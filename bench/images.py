@@ -189,6 +189,7 @@ def main() -> int:
 
     twelve = [p for p in photos if p.name == "photo-12mp.jpg"]
     if twelve:
+        print()
         summary["pipeline_12mp_rss_mb"] = {}
         for tool in (groups["default set"][0], groups["JPEG only"][0]):
             worker = Worker(Path(__file__), tool, out / f"{tool.folder()}-12mp")
