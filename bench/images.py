@@ -34,8 +34,8 @@ Three parts, all on photo-like JPEGs it generates (3, 6, 12, 24 MP) and every re
 It prints everything, with the load average before and after the speed part, and writes it to
 ``.local/bench/images.json``; also the pipeline's peak RSS on the 12 MP photo alone and which tools convert a JPEG
 with corrupt entropy data. Figures only: never a test.
-Installs what is missing: ImageMagick and libvips-tools with apt-get, pyvips and scikit-image (pinned) with pip,
-into this Python — benchmark-only, not in the project's requirements.
+Installs what is missing: ImageMagick and libvips-tools with apt-get, pyvips and scikit-image (at a pinned version)
+with pip, into this Python — benchmark-only, not in the project's requirements.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ SIZES = {3: (2000, 1500), 6: (3000, 2000), 12: (4000, 3000), 24: (6000, 4000)}
 
 def ensure_tools() -> None:
     missing = [
-        pkg for cmd, pkg in (("convert", "imagemagick"), ("vipsthumbnail", "libvips-tools")) if not shutil.which(cmd)
+        pkg for cmd, pkg in (("convert", "imagemagick"), ("vipsthumbnail", "libvips-tools")) if not _answers(cmd)
     ]
     if missing:
         print(f"installing {' '.join(missing)} with apt-get", file=sys.stderr)
@@ -74,6 +74,15 @@ def ensure_tools() -> None:
     except (ImportError, OSError):
         print("installing pyvips with pip", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "pyvips"], check=True)
+
+
+def _answers(command: str) -> bool:
+    """Whether the real tool is there: ``-version``/``--version`` names it (a stand-in ``convert`` may be on PATH)."""
+    if not shutil.which(command):
+        return False
+    flag = "-version" if command == "convert" else "--version"
+    result = subprocess.run([command, flag], capture_output=True, text=True)
+    return result.returncode == 0 and ("ImageMagick" in result.stdout or "vips" in result.stdout)
 
 
 def make_photos(workdir: Path, sizes: list[int]) -> tuple[list[Path], Path]:
