@@ -95,7 +95,7 @@ def test_the_fingerprint_follows_what_decides_the_renditions_and_nothing_else() 
         {"IMAGE_FORMATS": "jpeg,webp,avif"},
         {"IMAGE_FORMATS": "webp,jpeg"},  # the event lists variants in this order
         {"IMAGE_JPEG_QUALITY": "84"},
-        {"IMAGE_WEBP_QUALITY": "81"},
+        {"IMAGE_WEBP_QUALITY": "80"},
         {"IMAGE_TRANSPARENT_FORMAT": "png"},
     ]
 
@@ -160,7 +160,7 @@ def test_settings_default_to_the_issue_values() -> None:
     settings = ImageSettings.from_env({})
 
     assert [(s.label, s.longest_edge) for s in settings.specs] == [("large", 1600), ("medium", 800), ("thumb", 200)]
-    assert settings.encoding == Encoding(("JPEG", "WEBP"), "WEBP", jpeg_quality=85, webp_quality=80, avif_quality=60)
+    assert settings.encoding == Encoding(("JPEG", "WEBP"), "WEBP", jpeg_quality=85, webp_quality=79, avif_quality=64)
     assert settings.max_upload_bytes == 50 * 1024 * 1024
 
 

@@ -5,8 +5,8 @@
 | ``IMAGE_RENDITIONS`` | ``large:1600,medium:800,thumb:200`` | ``label:longest edge`` pairs |
 | ``IMAGE_FORMATS`` | ``jpeg,webp`` | every size is made in each: ``jpeg``, ``webp``, ``avif`` |
 | ``IMAGE_JPEG_QUALITY`` | ``85`` | JPEG quality, 1–95 |
-| ``IMAGE_WEBP_QUALITY`` | ``80`` | WebP quality, 1–100 |
-| ``IMAGE_AVIF_QUALITY`` | ``60`` | AVIF quality, 1–100 |
+| ``IMAGE_WEBP_QUALITY`` | ``79`` | WebP quality, 1–100 |
+| ``IMAGE_AVIF_QUALITY`` | ``64`` | AVIF quality, 1–100 |
 | ``IMAGE_TRANSPARENT_FORMAT`` | ``webp`` | ``webp`` or ``png``: stands in for JPEG for images with transparency |
 | ``IMAGE_MAX_UPLOAD_BYTES`` | ``52428800`` (50 MiB) | larger objects are rejected before download |
 | ``IMAGE_MAX_PIXELS`` | ``100000000`` | larger images (by their header) are rejected before decoding |

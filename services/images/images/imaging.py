@@ -71,8 +71,9 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-# AVIF's encoder speed (0 slowest .. 10): 8 costs about 3× a JPEG of the same size, 6 about 10× for 8% fewer
-# bytes (docs/images.md). One thread per encode: the service's own pool runs encodes side by side.
+# AVIF's encoder speed (0 slowest .. 10): 8 costs about 11× the CPU of a JPEG of the same size, 7 about 20×;
+# 9 needs a higher quality for the same SSIM and ends larger than WebP (docs/images.md). One thread per encode:
+# the service's own pool runs encodes side by side.
 AVIF_SPEED = 8
 # What a decoder may raise on bad data (Pillow, libjpeg, zlib, libheif).
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error, zlib.error)

@@ -61,8 +61,8 @@ class Encoding:
     formats: tuple[OutputFormat, ...] = DEFAULT_FORMATS
     transparent_format: OutputFormat = "WEBP"
     jpeg_quality: int = 85
-    webp_quality: int = 80
-    avif_quality: int = 60
+    webp_quality: int = 79
+    avif_quality: int = 64
 
     def quality(self, fmt: OutputFormat) -> int:
         return {"JPEG": self.jpeg_quality, "WEBP": self.webp_quality, "AVIF": self.avif_quality}.get(fmt, 0)
