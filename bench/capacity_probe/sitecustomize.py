@@ -48,7 +48,14 @@ def _wrap_firestore() -> None:
 
     def batch_get_documents(self: Any, request: Any = None, **kwargs: Any) -> Any:
         # A read that begins a transaction (eventkit's read-begun transactions) is one transaction attempt.
-        _add(firestore_batch_gets=1, firestore_tx_attempts=1 if _field(request, "new_transaction") else 0)
+        # (``is not None``: an empty read-write option is a falsy message, yet it begins a transaction.)
+        if isinstance(request, dict):
+            begins = request.get("new_transaction") is not None
+        else:
+            begins = getattr(getattr(request, "_pb", None), "WhichOneof", lambda _: None)("consistency_selector") == (
+                "new_transaction"
+            )
+        _add(firestore_batch_gets=1, firestore_tx_attempts=1 if begins else 0)
         return _counting_stream(batch_get(self, request, **kwargs), "firestore_reads")
 
     def commit_(self: Any, request: Any = None, **kwargs: Any) -> Any:
