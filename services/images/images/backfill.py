@@ -182,7 +182,7 @@ class Backfill:
         started, batch, batch_began = time.monotonic(), [], time.monotonic()
         candidates = self.candidates(after=position.after, created_before=position.started_at)
         for candidate in candidates:
-            if stop[0] or (self.limit is not None and self.tally.published >= self.limit):
+            if stop[0] or (self.limit is not None and self.tally.published + len(batch) >= self.limit):
                 break
             data, attributes = _notification(candidate.blob, self.spec)
             batch.append((candidate, publisher.publish(self.topic_path, data, **attributes)))
