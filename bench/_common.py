@@ -17,12 +17,14 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+PROBE = REPO / "bench" / "capacity_probe"  # a sitecustomize that counts a service process's client calls
 BENCH_OUT = REPO / ".local" / "bench"
 
 
@@ -106,8 +108,12 @@ def process_group(pgid: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def running_stack(state_dir: Path | None) -> Iterator[dict[str, Any]]:
-    """stack.json of the stack in ``state_dir``; without one, a fresh stack in a temp dir, stopped at the end."""
+def running_stack(
+    state_dir: Path | None, *, instances: Mapping[str, int] | None = None, counted_in: Path | None = None
+) -> Iterator[dict[str, Any]]:
+    """stack.json of the stack in ``state_dir``; without one, a fresh stack in a temp dir, stopped at the end, with
+    ``instances`` of its services and, with ``counted_in``, its service processes counting their Firestore and
+    Pub/Sub calls there (bench/capacity_probe; read with :func:`probe_counts`)."""
     if state_dir is not None:
         path = Path(state_dir) / "stack.json"
         if not path.exists():
@@ -119,15 +125,36 @@ def running_stack(state_dir: Path | None) -> Iterator[dict[str, Any]]:
     from stack.topology import load_topology
 
     temp = Path(tempfile.mkdtemp(prefix="stack-", dir=REPO / ".local"))
-    runner = Stack(temp, port_base=find_free_port_base(len(load_topology().services)), project="shop-bench")
+    extra = sum(instances.values()) if instances else 0
+    runner = Stack(temp, port_base=find_free_port_base(len(load_topology().services) + extra + 4),
+                   project="shop-bench", instances=instances)  # fmt: skip
     print(f"starting a local stack in {temp} ...", file=sys.stderr)
-    runner.up()
+    saved = {name: os.environ.get(name) for name in ("PYTHONPATH", "CAPACITY_COUNTS_DIR")}
+    if counted_in is not None:  # the services inherit this process's environment; it is put back once they run
+        os.environ["CAPACITY_COUNTS_DIR"] = str(counted_in)
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROBE), saved["PYTHONPATH"]]))
+    try:
+        runner.up()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     print(f"stack up in {runner.started_in_seconds:.1f} s", file=sys.stderr)
     try:
         yield json.loads((temp / "stack.json").read_text())
     finally:
         runner.down()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def probe_counts(counts_dir: Path, service: str | None = None) -> dict[str, Counter[str]]:
+    """The probe's running totals per service (the files of every process of it, instances included), so far."""
+    totals: dict[str, Counter[str]] = {}
+    for path in counts_dir.glob(f"{service or '*'}-*.json"):
+        totals.setdefault(path.stem.rsplit("-", 1)[0], Counter()).update(json.loads(path.read_text()))
+    return totals
 
 
 def push_envelope(event_type: str, data: Mapping[str, Any], *, subscription: str, **event: Any) -> bytes:

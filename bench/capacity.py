@@ -30,9 +30,18 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from _common import REPO, client_env, cpu_seconds, machine, machine_line, process_group, running_stack, write_json
+from _common import (
+    REPO,
+    client_env,
+    cpu_seconds,
+    machine,
+    machine_line,
+    probe_counts,
+    process_group,
+    running_stack,
+    write_json,
+)
 
-PROBE = REPO / "bench" / "capacity_probe"
 ORDER_SERVICES = ("orders", "order-saga", "inventory", "payments", "notifications")
 TELEMETRY_SERVICES = ("telemetry-ingest", "telemetry-analytics", "notifications")
 ANSWERS = ('"message": "processed"', '"message": "duplicate"', '"message": "retry"', '"message": "rejected"')
@@ -49,11 +58,8 @@ def main() -> None:
     args = parser.parse_args()
 
     counts_dir = Path(tempfile.mkdtemp(prefix="capacity-", dir=REPO / ".local"))
-    os.environ["CAPACITY_COUNTS_DIR"] = str(counts_dir)
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROBE), os.environ.get("PYTHONPATH")]))
     host = machine()
-    with running_stack(None) as info:
-        os.environ.pop("PYTHONPATH")  # this process's own clients are not counted
+    with running_stack(None, counted_in=counts_dir) as info:
         os.environ.update(client_env(info))
         _restock(info, args.warm_up + args.orders + 100)
         _orders(info, args.warm_up, args.concurrency)
@@ -133,10 +139,7 @@ def _settle(counts_dir: Path) -> None:
 
 def _snapshot(info: dict[str, Any], counts_dir: Path) -> dict[str, Counter[str]]:
     """Per service: the probe's totals, CPU seconds and push deliveries answered, so far."""
-    totals: dict[str, Counter[str]] = {}
-    for path in counts_dir.glob("*.json"):
-        service = path.stem.rsplit("-", 1)[0]
-        totals.setdefault(service, Counter()).update(json.loads(path.read_text()))
+    totals = probe_counts(counts_dir)
     logs = Path(info["logs"])
     pids = json.loads((logs.parent / "stack.json").read_text())["pids"]  # current: a restarted process has a new one
     for service in info["services"]:

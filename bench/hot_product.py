@@ -14,7 +14,6 @@ attempts and aborted commits per order (counted in its processes by bench/capaci
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -26,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from _common import REPO, client_env, machine, machine_line, percentile, write_json
+from _common import REPO, client_env, machine, machine_line, percentile, probe_counts, running_stack, write_json
 
-PROBE = REPO / "bench" / "capacity_probe"
 PLAIN, SHARDED = "FLASH-PLAIN", "FLASH-SHARDED"
 FINAL = ("CONFIRMED", "CANCELLED")
 
@@ -44,7 +42,10 @@ def main() -> None:
     host = machine()
     results: dict[str, list[dict[str, float]]] = {}
     for count in (int(n) for n in args.instances.split(",")):
-        with _stack(count) as (info, counts_dir):
+        counts_dir = Path(tempfile.mkdtemp(prefix="hot-counts-", dir=REPO / ".local"))
+        instances = {"inventory": count} if count > 1 else None
+        with running_stack(None, instances=instances, counted_in=counts_dir) as info:
+            os.environ.update(client_env(info))
             _orders_for(info, "WARM-UP", 40, 8, stock=10_000)  # the stack's first calls, unmeasured
             for round_ in range(args.rounds):
                 for sku in (PLAIN, SHARDED) if round_ % 2 == 0 else (SHARDED, PLAIN):
@@ -58,6 +59,7 @@ def main() -> None:
                     figures["aborted_per_order"] = delta["firestore_aborted"] / args.orders
                     results.setdefault(shape, []).append(figures)
                     print(f"{shape}: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items()), file=sys.stderr)
+        shutil.rmtree(counts_dir, ignore_errors=True)
     print(machine_line(host))
     print(f"{args.orders} orders for one SKU per run, {args.in_flight} in flight, {args.rounds} runs per shape, "
           f"sharded = {args.shards} shards; medians")  # fmt: skip
@@ -65,54 +67,17 @@ def main() -> None:
           "aborted commits / order |")  # fmt: skip
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for shape, runs in results.items():
-        instances, stock = shape.split(", ")
+        inventory, stock = shape.split(", ")
         med = {key: sorted(run[key] for run in runs)[len(runs) // 2] for key in runs[0]}
         cells = [f"{med['confirmed_per_second']:.1f}", f"{med['p50_ms']:.0f}", f"{med['p99_ms']:.0f}",
                  f"{med['tx_attempts_per_order']:.2f}", f"{med['aborted_per_order']:.2f}"]  # fmt: skip
-        print(f"| {instances} | {stock} | " + " | ".join(cells) + " |")
+        print(f"| {inventory} | {stock} | " + " | ".join(cells) + " |")
     path = write_json("hot_product", {"machine": host, "args": vars(args), "results": results})
     print(f"\nwritten to {path}")
 
 
-class _stack:
-    """A fresh local stack with ``count`` inventory instances, its services counted by the probe."""
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-
-    def __enter__(self) -> tuple[dict[str, Any], Path]:
-        from stack.ports import find_free_port_base
-        from stack.runner import Stack
-        from stack.topology import load_topology
-
-        self.temp = Path(tempfile.mkdtemp(prefix="hot-", dir=REPO / ".local"))
-        self.counts = self.temp / "counts"
-        self.counts.mkdir()
-        previous = os.environ.get("PYTHONPATH")
-        os.environ["CAPACITY_COUNTS_DIR"] = str(self.counts)
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROBE), previous]))
-        port_base = find_free_port_base(len(load_topology().services) + self.count + 4)
-        self.runner = Stack(self.temp / "state", port_base=port_base, project="shop-bench",
-                            instances={"inventory": self.count} if self.count > 1 else None)  # fmt: skip
-        print(f"starting a stack with {self.count} inventory instance(s) ...", file=sys.stderr)
-        try:
-            self.runner.up()
-        finally:
-            os.environ.pop("PYTHONPATH") if previous is None else os.environ.update(PYTHONPATH=previous)
-        info = json.loads((self.temp / "state" / "stack.json").read_text())
-        os.environ.update(client_env(info))
-        return info, self.counts
-
-    def __exit__(self, *_: object) -> None:
-        self.runner.down()
-        shutil.rmtree(self.temp, ignore_errors=True)
-
-
 def _inventory_counts(counts_dir: Path) -> Counter[str]:
-    totals: Counter[str] = Counter()
-    for path in counts_dir.glob("inventory-*.json"):
-        totals.update(json.loads(path.read_text()))
-    return totals
+    return probe_counts(counts_dir, "inventory").get("inventory", Counter())
 
 
 def _orders_for(
@@ -120,15 +85,13 @@ def _orders_for(
 ) -> dict[str, float]:
     from google.cloud import firestore
 
+    from stack.seed import stock_writes
+
     db = firestore.Client(project=info["project"])
-    product = db.collection("products").document(sku)
-    catalog = {"name": sku, "price": 1000, "currency": "EUR", "reserved": 0, "sold": 0}
-    if shards > 1:
-        product.set({**catalog, "available": 0, "stock_shards": shards})
-        for index, part in enumerate(stock // shards + (1 if i < stock % shards else 0) for i in range(shards)):
-            product.collection("stock_shards").document(str(index)).set({"available": part, "reserved": 0, "sold": 0})
-    else:
-        product.set({**catalog, "available": stock})
+    product = {"sku": sku, "name": sku, "price": 1000, "currency": "EUR", "available": stock, "reserved": 0,
+               "sold": 0, "stock_shards": shards}  # fmt: skip
+    for path, fields in stock_writes(product):
+        db.document(path).set(fields)
     api = info["services"]["orders"]
     body = {"customer_id": "flash", "email": "flash@example.com", "items": [{"sku": sku, "quantity": 1}],
             "payment_token": "tok_visa", "currency": "EUR"}  # fmt: skip

@@ -6,6 +6,7 @@ A product with ``stock_shards: N`` gets its ``available`` spread over ``products
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,21 @@ def load_products(path: Path = PRODUCTS_FILE) -> list[dict[str, Any]]:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     currency = data["currency"]
     return [{"currency": currency, "reserved": 0, **product} for product in data["products"]]
+
+
+def stock_writes(product: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The documents that hold one product and its stock, as (path, fields): ``products/{sku}``, and with
+    ``stock_shards: N`` its ``available`` spread as evenly as whole units allow over N shard documents (the product
+    document then holds none)."""
+    path, shards = f"products/{product['sku']}", int(product.get("stock_shards", 1))
+    if shards <= 1:
+        return [(path, dict(product))]
+    base, extra = divmod(int(product["available"]), shards)
+    levels = [
+        (f"{path}/stock_shards/{index}", {"available": base + (1 if index < extra else 0), "reserved": 0, "sold": 0})
+        for index in range(shards)
+    ]
+    return [(path, {**product, "available": 0, "reserved": 0}), *levels]
 
 
 def seed_catalog(firestore_host: str, project: str, path: Path = PRODUCTS_FILE) -> int:
@@ -33,16 +49,8 @@ def seed_catalog(firestore_host: str, project: str, path: Path = PRODUCTS_FILE) 
         batch = client.batch()
         products = load_products(path)
         for product in products:
-            ref = client.collection("products").document(product["sku"])
-            shards = int(product.get("stock_shards", 1))
-            if shards <= 1:
-                batch.set(ref, product)
-                continue
-            batch.set(ref, {**product, "available": 0, "reserved": 0})
-            base, extra = divmod(int(product["available"]), shards)
-            for index in range(shards):
-                level = {"available": base + (1 if index < extra else 0), "reserved": 0, "sold": 0}
-                batch.set(ref.collection("stock_shards").document(str(index)), level)
+            for path, fields in stock_writes(product):
+                batch.set(client.document(path), fields)
         batch.commit()
         return len(products)
     finally:

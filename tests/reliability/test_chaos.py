@@ -32,6 +32,7 @@ from reliability_support import REPO, wait_for
 from sent_mail import mailbox_of
 
 from stack.ports import find_free_port_base
+from stack.seed import stock_writes
 from stack.topology import load_topology
 
 ORDERS = 300
@@ -70,16 +71,12 @@ def _record(stack: dict[str, Any]) -> dict[str, Any]:
 
 
 def _seed(db: Any) -> None:
-    for sku, stock in PRODUCTS.items():
-        db.collection("products").document(sku).set(
-            {"name": sku, "price": 1000, "currency": "EUR", "available": stock, "reserved": 0, "sold": 0}
-        )
-    hot = db.collection("products").document(HOT)
-    hot.set({"name": HOT, "price": 5000, "currency": "EUR", "available": 0, "reserved": 0, "stock_shards": HOT_SHARDS})
-    base, extra = divmod(HOT_STOCK, HOT_SHARDS)
-    for index in range(HOT_SHARDS):
-        level = {"available": base + (1 if index < extra else 0), "reserved": 0, "sold": 0}
-        hot.collection("stock_shards").document(str(index)).set(level)
+    products = [{"sku": sku, "available": stock} for sku, stock in PRODUCTS.items()]
+    products.append({"sku": HOT, "available": HOT_STOCK, "stock_shards": HOT_SHARDS})
+    for product in products:
+        for path, fields in stock_writes({"name": product["sku"], "price": 1000, "currency": "EUR",
+                                          "reserved": 0, "sold": 0, **product}):  # fmt: skip
+            db.document(path).set(fields)
 
 
 def _order_body(rng: random.Random) -> dict[str, Any]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from inventory.stock_shards import MAX_SHARDS, probe_order, shard_count, shard_path, spread, take
+from inventory.stock_shards import MAX_SHARDS, probe_order, shard_count, shard_path, take
+from stack.seed import stock_writes
 
 
 def test_an_order_asks_every_shard_once_starting_where_its_hash_says_the_same_every_time() -> None:
@@ -29,10 +30,18 @@ def test_take_covers_the_quantity_moving_on_when_a_shard_runs_dry() -> None:
     assert take(2, [(1, -3), (2, 2)]) == ({2: 2}, 0)  # an operator's negative level gives nothing
 
 
-def test_a_restock_spreads_evenly_and_loses_nothing() -> None:
-    assert spread(10, 4) == [3, 3, 2, 2]
-    assert spread(3, 8) == [1, 1, 1, 0, 0, 0, 0, 0]
-    assert sum(spread(1001, 7)) == 1001
+def _spread(available: int, shards: int) -> list[int]:
+    writes = stock_writes({"sku": "S", "available": available, "stock_shards": shards})
+    assert writes[0] == ("products/S", {"sku": "S", "available": 0, "reserved": 0, "stock_shards": shards})
+    assert [path for path, _ in writes[1:]] == [shard_path("S", index) for index in range(shards)]
+    return [fields["available"] for _, fields in writes[1:]]
+
+
+def test_seeded_stock_spreads_evenly_over_the_shards_and_loses_nothing() -> None:
+    assert _spread(10, 4) == [3, 3, 2, 2]
+    assert _spread(3, 8) == [1, 1, 1, 0, 0, 0, 0, 0]
+    assert sum(_spread(1001, 7)) == 1001
+    assert stock_writes({"sku": "S", "available": 5}) == [("products/S", {"sku": "S", "available": 5})]
 
 
 def test_the_shard_count_comes_from_the_product_and_anything_odd_means_unsharded() -> None:

@@ -9,8 +9,7 @@ same product, so its stock is split where many instances can reserve at once, ea
   pick, and the same on every retry and redelivery of that order (which serializes on that first shard).
 - It takes what each shard has until its quantity is covered, moving on to the next shard when one runs dry;
   only if all of them together cannot cover it is the order out of stock.
-- A release gives each shard back what was taken from it; a sale moves it from ``reserved`` to ``sold`` there;
-  a restock spreads over the shards.
+- A release gives each shard back what was taken from it; a sale moves it from ``reserved`` to ``sold`` there.
 
 The product's total is the sum over its shards (the orders API reports it). Without ``stock_shards`` (or with 1)
 the stock stays on the product document, as before.
@@ -56,9 +55,3 @@ def take(wanted: int, available: Iterable[tuple[int, int]]) -> tuple[dict[int, i
             taken[shard] = part
             remaining -= part
     return taken, remaining
-
-
-def spread(quantity: int, shards: int) -> list[int]:
-    """``quantity`` split over ``shards`` as evenly as whole units allow (a restock, or seeding a product)."""
-    base, extra = divmod(quantity, shards)
-    return [base + (1 if index < extra else 0) for index in range(shards)]
