@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from dlq.target import Target, TargetError, choose_target
-from eventkit.failure_records import Filters, RecordNotFound, Records
-from eventkit.failures import STATUS_NEW, STATUSES
-from eventkit.replay import ReplayError, replay
+from eventkit.failure_records import Filters, NotNew, RecordNotFound, Records
+from eventkit.failures import STATUS_DISCARDED, STATUS_NEW, STATUSES
+from eventkit.replay import AlreadyTaken, ReplayError, replay
 
 DEFAULT_STATE_DIR = Path(__file__).resolve().parent.parent / ".local"
 _RELATIVE = re.compile(r"^(\d+)([smhd])$")
@@ -100,23 +100,32 @@ def _replay(args: argparse.Namespace, target: Target, records: Records) -> int:
         done = replay(records, target.project, records.get(args.id), args.topic)
         print(f"replayed {done.record_id} to {done.topic} as message {done.message_id}")
         return 0
-    failed = 0
-    pending = records.list(Filters(subscription=args.subscription, status=STATUS_NEW))
-    for record in pending:
+    # Each record is claimed new -> replayed before it is published (as the console does), so two operators
+    # replaying everything at once, or a console click meanwhile, publish each record once.
+    replayed = failed = taken = 0
+    for record in records.list(Filters(subscription=args.subscription, status=STATUS_NEW)):
         try:
-            done = replay(records, target.project, record, args.topic)
+            done = replay(records, target.project, record, args.topic, once=True)
+        except AlreadyTaken as exc:
+            taken += 1
+            print(f"dlq: left: {exc}", file=sys.stderr)
+            continue
         except ReplayError as exc:
             failed += 1
             print(f"dlq: skipped: {exc}", file=sys.stderr)
             continue
+        replayed += 1
         print(f"replayed {done.record_id} to {done.topic} as message {done.message_id}")
-    print(f"{len(pending) - failed} replayed, {failed} skipped")
+    print(f"{replayed} replayed, {failed} skipped" + (f", {taken} taken meanwhile" if taken else ""))
     return 1 if failed else 0
 
 
 def _discard(args: argparse.Namespace, target: Target, records: Records) -> int:
     record = records.get(args.id)
-    records.mark_discarded(record["id"])
+    try:
+        records.claim(record["id"], STATUS_DISCARDED)  # only a new record: a replayed one stays replayed
+    except NotNew as exc:
+        raise ReplayError(f"{exc}; not discarded") from None
     print(f"discarded {record['id']}")
     return 0
 

@@ -8,6 +8,7 @@ The consumer runs in this process (so its pushes can be counted); the dead-lette
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -161,4 +162,50 @@ def test_discarded_record_is_not_replayed_by_replay_all(
     assert statuses == {f"rec-0-{name}": "discarded", f"rec-1-{name}": "replayed"}
     pulled = pubsub_v1.SubscriberClient().pull(request={"subscription": seen.name, "max_messages": 10})
     assert [m.message.attributes["ce-id"] for m in pulled.received_messages] == ["evt-1"]
+    delete_subscription(seen.name)
+
+
+def test_two_operators_replaying_everything_at_once_publish_each_record_once(
+    stack_runner: Any, clean_stack: dict[str, Any], db: Any
+) -> None:
+    project, name, count = clean_stack["project"], unique("rivals"), 30
+    topic = create_topic(project, name)
+    seen = pubsub_v1.SubscriberClient().create_subscription(
+        request={"name": f"projects/{project}/subscriptions/{name}-pull", "topic": topic}
+    )
+    records = db.collection(FAILURES_COLLECTION)
+    for index in range(count):
+        records.document(f"rec-{index}-{name}").set(
+            {
+                "kind": "dead_letter",
+                "status": "new",
+                "subscription": f"projects/{project}/subscriptions/{name}-sub",
+                "topic": topic,
+                "attributes": {"ce-id": f"evt-{index}"},
+                "payload": {"text": "{}"},
+                "replayable": True,
+                "last_seen": firestore.SERVER_TIMESTAMP,
+            }
+        )
+    args = ("replay", "--all", "--subscription", f"{name}-sub")
+    with ThreadPoolExecutor(2) as operators:
+        results = list(operators.map(lambda _: run_dlq(stack_runner.state_dir, *args), range(2)))
+
+    assert [result.returncode for result in results] == [0, 0], [result.stderr for result in results]
+    replayed = [line for result in results for line in result.stdout.splitlines() if line.startswith("replayed ")]
+    assert len(replayed) == count  # between them, each record once
+    ce_ids: list[str] = []
+    while len(ce_ids) < count:
+        pulled = pubsub_v1.SubscriberClient().pull(request={"subscription": seen.name, "max_messages": 100})
+        assert pulled.received_messages, f"{len(ce_ids)} of {count} messages arrived"
+        ce_ids += [message.message.attributes["ce-id"] for message in pulled.received_messages]
+        pubsub_v1.SubscriberClient().acknowledge(
+            request={"subscription": seen.name, "ack_ids": [m.ack_id for m in pulled.received_messages]}
+        )
+    assert sorted(ce_ids) == sorted(f"evt-{index}" for index in range(count))
+
+    # A replayed record is not discarded afterwards: it stays replayed, and the operator is told why.
+    refused = run_dlq(stack_runner.state_dir, "discard", f"rec-0-{name}")
+    assert refused.returncode == 1 and "replayed already; not discarded" in refused.stderr, refused.stderr
+    assert records.document(f"rec-0-{name}").get().get("status") == "replayed"
     delete_subscription(seen.name)

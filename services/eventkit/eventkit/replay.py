@@ -24,6 +24,10 @@ class ReplayError(Exception):
     """This record cannot be replayed; the message says why and what to do."""
 
 
+class AlreadyTaken(ReplayError):
+    """``once=True``: the record was no longer ``new`` (replayed or discarded by someone else)."""
+
+
 @dataclass(frozen=True)
 class Replayed:
     record_id: str
@@ -44,7 +48,7 @@ def replay(
         try:
             records.claim(record["id"], STATUS_REPLAYED)
         except NotNew as exc:
-            raise ReplayError(f"{exc}; not replayed again") from None
+            raise AlreadyTaken(f"{exc}; not replayed again") from None
     try:
         message_id = send(topic_path, data, attributes, ordering_key=record.get("ordering_key"))
     except Exception:
