@@ -1,5 +1,5 @@
-"""console: the operator's pages (target ``app``): the topology with its health, and the dead letters and failures
-with their replay and discard buttons (docs/console.md).
+"""console: the operator's pages (target ``app``): the topology with its health, the dead letters and failures
+with their replay and discard buttons, and the images: upload a photo, see its renditions (docs/console.md).
 
 Private: only the operators named in Terraform (``var.console_invokers``) may invoke it. The buttons run the same
 code as ``python -m dlq`` (``eventkit.failure_records``, ``eventkit.replay``).
@@ -12,7 +12,8 @@ from typing import Any
 from console.routes import Console
 from eventkit import Service
 
-console = Console(Service("console"))
+# The buckets: uploads are written into "uploads", renditions read from "renditions" (images pages).
+console = Console(Service("console", buckets=["uploads", "renditions"]))
 
 
 def app(request: Any) -> Any:

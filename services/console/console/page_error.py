@@ -1,0 +1,11 @@
+"""A page that cannot be shown: every page module raises it, the router answers it with the error page."""
+
+from __future__ import annotations
+
+
+class PageError(Exception):
+    """A page that cannot be shown: its HTTP status, a title and a sentence that says why."""
+
+    def __init__(self, status: int, title: str, message: str, allow: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.title, self.message, self.allow = status, title, message, allow
