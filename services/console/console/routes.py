@@ -6,6 +6,7 @@ GET  /failures/<id>                 one record: decoded payload, attributes, the
 GET  /failures/<id>/<action>        the confirmation of replay or discard (a form that POSTs)
 POST /failures/<id>/<action>        the action, then 303 to the list with what was done
 GET|POST /images, /images/...      the images pages (console/images_pages.py)
+GET  /telemetry, /telemetry/...     the devices and their charts (console/telemetry_pages.py)
 GET  /assets/<file>                 the stylesheet (nothing is loaded from outside the console; Flask keeps /static)
 """
 
@@ -21,6 +22,7 @@ from console import csrf
 from console.images_pages import ImagePages
 from console.page_error import PageError
 from console.pages import Response, decoded_payload, redirect, render, static_file
+from console.telemetry_pages import TelemetryPages
 from console.topology_view import TopologyView, load_view
 from eventkit.errors import RetryableError
 from eventkit.failure_records import NotNew, RecordNotFound, Records, subscription_id
@@ -48,6 +50,10 @@ class Console:
     @cached_property
     def images(self) -> ImagePages:
         return ImagePages(self.service)
+
+    @cached_property
+    def telemetry(self) -> TelemetryPages:
+        return TelemetryPages(self.service)
 
     @property
     def view(self) -> TopologyView:
@@ -80,6 +86,8 @@ class Console:
             return self.overview()
         if parts[0] == "images":
             return self.images.route(request, parts, token)
+        if parts[0] == "telemetry":
+            return self.telemetry.route(request, parts)
         if parts[0] == "failures" and len(parts) == 1:
             self._only(request, "GET")
             return self.failures(request)
