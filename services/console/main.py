@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from console.images_pages import ImagePages
 from console.routes import Console
 from eventkit import Service
 
 # The buckets: uploads are written into "uploads", renditions read from "renditions" (images pages).
-console = Console(Service("console", buckets=["uploads", "renditions"]))
+service = Service("console", buckets=["uploads", "renditions"])
+console = Console(service)
+console.images = ImagePages(service)  # now, so a bad IMAGE_MAX_UPLOAD_BYTES stops the start, not the first upload
 
 
 def app(request: Any) -> Any:

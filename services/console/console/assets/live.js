@@ -15,6 +15,10 @@
     var shown = null;
 
     function refresh() {
+      if (document.hidden) {  // nobody is looking: ask again later, not now
+        window.setTimeout(refresh, every);
+        return;
+      }
       fetch(element.getAttribute("data-live"), {
         credentials: "same-origin",
         cache: "no-store",
