@@ -35,7 +35,7 @@ from console.image_uploads import (
     upload_fields,
     upload_limit,
 )
-from console.page_error import PageError
+from console.page_error import PageError, only
 from console.pages import SECURITY_HEADERS, Response, environment, redirect, render
 
 log = logging.getLogger("console")
@@ -56,13 +56,13 @@ class ImagePages:
         if parts == ["images"]:
             if request.method == "POST":
                 return self.upload(request, token)
-            _only(request, "GET", "POST")
+            only(request, "GET", "POST")
             return self.page(request, token)
         if parts == ["images", "recent"]:
-            _only(request, "GET")
+            only(request, "GET")
             return self.recent_json()
         if parts[:2] == ["images", "renditions"] and len(parts) > 2:
-            _only(request, "GET")
+            only(request, "GET")
             return self.rendition(request.path[len(RENDITIONS_PREFIX) :])
         raise PageError(404, "Not found", f"There is no page at {request.path}.")
 
@@ -155,11 +155,3 @@ class ImagePages:
             "Cache-Control": "private, max-age=300",
         }
         return data, 200, headers
-
-
-def _only(request: Any, *methods: str) -> None:
-    if request.method not in methods:
-        use = " or ".join(methods)
-        raise PageError(
-            405, "Method not allowed", f"{request.method} is not allowed here; use {use}.", ", ".join(methods)
-        )

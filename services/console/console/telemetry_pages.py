@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from console import telemetry_reads as reads
-from console.page_error import PageError
+from console.page_error import PageError, only
 from console.pages import SECURITY_HEADERS, Response, environment, render
 from console.telemetry_chart import layout
 from eventkit.catalog.telemetry import DeviceId
@@ -35,8 +35,7 @@ class TelemetryPages:
         self.service = service
 
     def route(self, request: Any, parts: list[str]) -> Response:
-        if request.method != "GET":
-            raise PageError(405, "Method not allowed", f"{request.method} is not allowed here; use GET.", "GET")
+        only(request, "GET")
         if parts == ["telemetry"]:
             return self.page("telemetry.html", **self._devices())
         if parts == ["telemetry", LIST_PATH, "devices"]:
