@@ -1,6 +1,7 @@
 """The console's images pages over plain HTTP on the local stack (no JavaScript): a form post stores the photo in the
 uploads bucket, the images service renders it, and the console lists and serves the renditions from the private
-renditions bucket; an upload over the images service's own limit, or from another site, stores nothing."""
+renditions bucket; an upload over the images service's own limit, or from another site, stores nothing. The tests
+marked ``compose`` also run against the console's image under docker compose."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ def _recent(session: requests.Session, console: str) -> dict[str, Any]:
     return json.loads(answer.text)
 
 
+@pytest.mark.compose
 def test_a_form_posted_photo_is_stored_rendered_and_its_renditions_served(console: str, gcs: storage.Client) -> None:
     session = requests.Session()
     token = _form(session, console)
@@ -85,6 +87,10 @@ def test_a_form_posted_photo_is_stored_rendered_and_its_renditions_served(consol
     served = session.get(console + thumb, timeout=10)
     assert served.status_code == 200 and served.headers["Content-Type"] == "image/jpeg", served.text
     assert max(Image.open(io.BytesIO(served.content)).size) == 200
+    # The page's own scripts, from the console itself (the image ships them).
+    for script in re.findall(r'<script src="([^"]+)"', landing.text):
+        asset = session.get(console + script, timeout=10)
+        assert asset.status_code == 200 and "javascript" in asset.headers["Content-Type"], script
 
 
 def test_an_upload_over_the_images_services_limit_is_refused_and_stores_nothing(
@@ -115,6 +121,7 @@ def test_an_upload_over_the_images_services_limit_is_refused_and_stores_nothing(
     assert _console_uploads(gcs) == before
 
 
+@pytest.mark.compose
 def test_an_upload_from_another_site_or_without_the_token_stores_nothing(console: str, gcs: storage.Client) -> None:
     session = requests.Session()
     token = _form(session, console)
@@ -135,6 +142,7 @@ def test_an_upload_from_another_site_or_without_the_token_stores_nothing(console
     assert _console_uploads(gcs) == before
 
 
+@pytest.mark.compose
 def test_only_renditions_are_served_never_an_upload(console: str, gcs: storage.Client) -> None:
     upload = gcs.bucket(UPLOADS).blob("elsewhere/secret.jpg")
     upload.upload_from_string(samples.photo_jpeg(32, 32), content_type="image/jpeg")

@@ -1,6 +1,6 @@
 """The console's telemetry pages over plain HTTP on the local stack: what it cannot show is said plainly (an unknown
 device, a device id that cannot be one, a range it does not offer), and a chart's live update is JSON whose markup
-escapes what devices sent."""
+escapes what devices sent. Both also run against the console's image under docker compose."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import requests
+
+pytestmark = pytest.mark.compose
 
 
 @pytest.fixture
