@@ -27,6 +27,9 @@ for (const type of ["dragenter", "dragover", "drop"]) {
 """
 
 
+SETTINGS = ImageSettings.from_env()  # the stack's services run in this environment too
+
+
 @pytest.fixture
 def console(clean_stack: dict[str, Any]) -> str:
     return clean_stack["services"]["console"]
@@ -46,7 +49,10 @@ def test_the_file_picker_is_labelled_and_reachable_by_keyboard(browser: Any, con
     label = browser.find_element(By.CSS_SELECTOR, f'label[for="{picker.get_attribute("id")}"]')
 
     assert label.text == "Photo to upload"
-    assert "At most 50 MiB" in browser.find_element(By.ID, picker.get_attribute("aria-describedby")).text
+    assert (
+        f"At most {SETTINGS.max_upload_bytes // 2**20} MiB"
+        in browser.find_element(By.ID, picker.get_attribute("aria-describedby")).text
+    )
     assert picker.get_attribute("tabindex") in (None, "0") and picker.is_enabled()
     assert browser.find_element(By.ID, "no-images").text == "No images yet. Upload a photo above."
 
@@ -65,8 +71,7 @@ def test_a_dropped_photos_renditions_appear_beside_it_without_a_reload(
     entry = wait_for(lambda: _entry(browser, "harbour.jpg", "processed"), seconds=60, what="the renditions shown")
     pictures = entry.find_elements(By.CSS_SELECTOR, "li.rendition img")
     assert [p.get_attribute("alt") for p in pictures] == [
-        f"{spec.label} rendition of harbour.jpg"
-        for spec in sorted(ImageSettings().specs, key=lambda s: -s.longest_edge)
+        f"{spec.label} rendition of harbour.jpg" for spec in sorted(SETTINGS.specs, key=lambda s: -s.longest_edge)
     ]
     loaded = wait_for(
         lambda: (
@@ -78,9 +83,7 @@ def test_a_dropped_photos_renditions_appear_beside_it_without_a_reload(
         seconds=20,
         what="the renditions' bytes, served by the console",
     )
-    assert loaded == [
-        min(spec.longest_edge, 1200) for spec in sorted(ImageSettings().specs, key=lambda s: -s.longest_edge)
-    ]
+    assert loaded == [min(spec.longest_edge, 1200) for spec in sorted(SETTINGS.specs, key=lambda s: -s.longest_edge)]
     assert "JPEG, 1200 × 800 px" in entry.find_element(By.CLASS_NAME, "original").text
     assert browser.execute_script("return window.__sameDocument === true")  # the list changed in place
     assert browser.find_element(By.ID, "recent").get_attribute("data-updated")

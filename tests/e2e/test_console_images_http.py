@@ -25,6 +25,7 @@ from images.image_settings import ImageSettings
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 UPLOADS = "shop-uploads"
+SETTINGS = ImageSettings.from_env()  # the stack's services run in this environment too
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ def test_a_form_posted_photo_is_stored_rendered_and_its_renditions_served(consol
         what="the renditions listed",
     )
     urls = re.findall(r'<img src="([^"]+)"', html)
-    assert len(urls) == len(ImageSettings().specs)  # one picture per size
+    assert len(urls) == len(SETTINGS.specs)  # one picture per size
     thumb = next(url for url in urls if "/thumb." in url)
     served = session.get(console + thumb, timeout=10)
     assert served.status_code == 200 and served.headers["Content-Type"] == "image/jpeg", served.text
@@ -102,7 +103,7 @@ def test_an_upload_over_the_images_services_limit_is_refused_and_stores_nothing(
     session = requests.Session()
     token = _form(session, console)
     before = _console_uploads(gcs)
-    limit = ImageSettings().max_upload_bytes
+    limit = SETTINGS.max_upload_bytes
 
     one_over = session.post(
         f"{console}/images",
@@ -118,8 +119,8 @@ def test_an_upload_over_the_images_services_limit_is_refused_and_stores_nothing(
     )
 
     assert (one_over.status_code, far_over.status_code) == (413, 413)
-    allowed = f"photos may be at most 50.0 MiB ({limit} bytes)"
-    assert f"The file is 50.0 MiB ({limit + 1} bytes); {allowed}" in one_over.text
+    allowed = f"photos may be at most {limit / 2**20:.1f} MiB ({limit} bytes)"
+    assert f"The file is {(limit + 1) / 2**20:.1f} MiB ({limit + 1} bytes); {allowed}" in one_over.text
     assert re.search(rf"This upload is \d+ bytes; {re.escape(allowed)}", far_over.text)
     assert _console_uploads(gcs) == before
 
