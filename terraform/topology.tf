@@ -118,7 +118,11 @@ locals {
   service_presets = {
     orders = { ingress = "INGRESS_TRAFFIC_ALL" }
     # Operators reach the console from their browsers (`gcloud run services proxy`, or IAP); IAM decides who.
-    console            = { ingress = "INGRESS_TRAFFIC_ALL" }
+    # Its images page creates uploads (never replaces one: objectCreator) and shows the renditions (objectViewer).
+    console = {
+      ingress = "INGRESS_TRAFFIC_ALL"
+      buckets = { uploads = "write", renditions = "read" }
+    }
     "telemetry-ingest" = { ingress = "INGRESS_TRAFFIC_ALL" }
     images = {
       cpu         = "2"
@@ -178,6 +182,8 @@ locals {
       } : {},
       # The rendition settings (sizes, formats, qualities): the backfill job gets the same environment.
       name == "images" ? var.image_settings : {},
+      # The console refuses an upload over the images service's limit before storing it: the same limit.
+      name == "console" ? { for key, value in var.image_settings : key => value if key == "IMAGE_MAX_UPLOAD_BYTES" } : {},
     )
   }
 

@@ -186,6 +186,12 @@ def test_crossing_a_threshold_and_returning_raises_exactly_two_alerts(
     ]
     assert all(a["device_id"] == device and a["threshold"] == 30 for a in alerts)
     assert _stats(clean_stack, device)["alerts"] == {"temperature": "normal"}
+    # Each alert is recorded beside the device too, once: the history the console's chart marks.
+    history = db.collection("telemetry-devices").document(device).collection("alerts").order_by("ts").stream()
+    assert [(h.get("state"), h.get("reading_id"), h.get("value")) for h in history] == [
+        ("raised", "r2", 31.5),
+        ("cleared", "r7", 28.0),
+    ]
     # ... and the notifications service mails each alert to the operators, once: it has answered both.
     wait_until_acknowledged(service_log, "notifications", published)
     mails = _alert_mails(mailbox, device)

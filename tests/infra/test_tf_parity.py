@@ -55,7 +55,9 @@ def expected_instances(
     uploads_topic = topo.buckets["uploads"].notify_topic if "uploads" in topo.buckets else None
     backfill = {"0"} if "images" in services and uploads_topic and "uploads" not in trigger_buckets else set()
     readers = {(s.push_to, notify[s.topic]) for s in topo.subscriptions.values() if s.topic in notify}
-    presets = {("images", "renditions")} & {(name, "renditions") for name in services}
+    presets = {("images", "renditions"), ("console", "uploads"), ("console", "renditions")} & {
+        (name, role) for name in services for role in topo.buckets
+    }
     bucket_grants = {f"{service}/{role}" for service, role in readers | presets | set(extra_grants)}
     return {
         "google_pubsub_topic.topic": set(topo.topics),
@@ -137,6 +139,7 @@ def evaluate(tmp: Path, text: str, variables: dict[str, Any]) -> tuple[dict[str,
         "schedules": "local.schedules",
         "service_settings": "local.service_settings",
         "images_backfill_env": "local.images_backfill_env",
+        "bucket_grants": "local.bucket_grants",
     }
     values = console_eval(
         tmp, {**expressions, **{f"__{k}": v for k, v in extra.items()}}, topology_text=text, variables=variables
@@ -340,6 +343,27 @@ def test_rendition_settings_reach_the_images_service_and_its_backfill_job_alike(
     assert values["images_backfill_env"] == {**values["service_env"]["images"], "TOPIC_UPLOAD_EVENTS": "upload-events"}
     assert {name for name, env in values["service_env"].items() if "IMAGE_FORMATS" in env} == {"images"}
     assert eventarc["images_backfill_env"] == {}  # nothing reads the uploads topic: no backfill
+
+
+def test_the_console_may_create_uploads_and_read_renditions_and_nothing_more(tmp_path: Path) -> None:
+    text = (REPO / "topology.yaml").read_text()
+    settings = {"IMAGE_MAX_UPLOAD_BYTES": "1048576", "IMAGE_FORMATS": "jpeg"}
+    _, values = evaluate(tmp_path, text, {"project_id": PROJECT, "image_settings": settings})
+
+    console_grants = {key: grant for key, grant in values["bucket_grants"].items() if grant["service"] == "console"}
+    env = values["service_env"]["console"]
+
+    assert console_grants == {
+        "console/uploads": {"service": "console", "bucket": "uploads", "role": "roles/storage.objectCreator"},
+        "console/renditions": {"service": "console", "bucket": "renditions", "role": "roles/storage.objectViewer"},
+    }
+    assert (env["BUCKET_UPLOADS"], env["BUCKET_RENDITIONS"]) == (
+        f"{PROJECT}-shop-uploads",
+        f"{PROJECT}-shop-renditions",
+    )
+    # The images service's own limit, so the console refuses what the images service would reject as too large.
+    assert env["IMAGE_MAX_UPLOAD_BYTES"] == values["service_env"]["images"]["IMAGE_MAX_UPLOAD_BYTES"] == "1048576"
+    assert "IMAGE_FORMATS" not in env
 
 
 # --- the env-name rule ------------------------------------------------------------------------------------------------

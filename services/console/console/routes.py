@@ -5,6 +5,8 @@ GET  /failures?status=&after=       dead letters and failures, newest first, a p
 GET  /failures/<id>                 one record: decoded payload, attributes, the buttons
 GET  /failures/<id>/<action>        the confirmation of replay or discard (a form that POSTs)
 POST /failures/<id>/<action>        the action, then 303 to the list with what was done
+GET|POST /images, /images/...      the images pages (console/images_pages.py)
+GET  /telemetry, /telemetry/...     the devices and their charts (console/telemetry_pages.py)
 GET  /assets/<file>                 the stylesheet (nothing is loaded from outside the console; Flask keeps /static)
 """
 
@@ -12,11 +14,15 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
 
 from console import csrf
+from console.images_pages import ImagePages
+from console.page_error import PageError
 from console.pages import Response, decoded_payload, redirect, render, static_file
+from console.telemetry_pages import TelemetryPages
 from console.topology_view import TopologyView, load_view
 from eventkit.errors import RetryableError
 from eventkit.failure_records import NotNew, RecordNotFound, Records, subscription_id
@@ -31,14 +37,6 @@ ACTIONS = ("replay", "discard")
 DONE = {"replayed": "Replayed", "discarded": "Discarded"}
 
 
-class PageError(Exception):
-    """A page that cannot be shown: its HTTP status, a title and a sentence that says why."""
-
-    def __init__(self, status: int, title: str, message: str, allow: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.title, self.message, self.allow = status, title, message, allow
-
-
 class Console:
     def __init__(self, service: Any, records: Records | None = None, view: TopologyView | None = None) -> None:
         self.service = service
@@ -48,6 +46,14 @@ class Console:
     @property
     def records(self) -> Records:
         return self._records or Records(self.service.db)
+
+    @cached_property
+    def images(self) -> ImagePages:
+        return ImagePages(self.service)
+
+    @cached_property
+    def telemetry(self) -> TelemetryPages:
+        return TelemetryPages(self.service)
 
     @property
     def view(self) -> TopologyView:
@@ -78,6 +84,10 @@ class Console:
         if not parts:
             self._only(request, "GET")
             return self.overview()
+        if parts[0] == "images":
+            return self.images.route(request, parts, token)
+        if parts[0] == "telemetry":
+            return self.telemetry.route(request, parts)
         if parts[0] == "failures" and len(parts) == 1:
             self._only(request, "GET")
             return self.failures(request)

@@ -24,6 +24,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from eventkit.catalog.images import DEFAULT_MAX_UPLOAD_BYTES, MAX_UPLOAD_BYTES_VARIABLE
 from eventkit.errors import ConfigError
 from images.cpu_pool import default_threads
 from images.renditions import DEFAULT_SPECS, Encoding, OutputFormat, RenditionSpec, spec_fingerprint
@@ -36,7 +37,7 @@ FORMAT_NAMES: dict[str, OutputFormat] = {"jpeg": "JPEG", "webp": "WEBP", "avif":
 class ImageSettings:
     specs: tuple[RenditionSpec, ...] = DEFAULT_SPECS
     encoding: Encoding = field(default_factory=Encoding)
-    max_upload_bytes: int = 50 * 1024 * 1024
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # the console refuses larger uploads too
     max_pixels: int = 100_000_000
     # Names are stable per source and a re-render replaces the bytes under them: caches revalidate hourly (an
     # ETag answer costs no body) and may serve the old bytes meanwhile for a day (docs/images.md).
@@ -50,7 +51,7 @@ class ImageSettings:
         defaults = cls()
         specs = _specs(env.get("IMAGE_RENDITIONS"), problems) if env.get("IMAGE_RENDITIONS") else defaults.specs
         encoding = _encoding(env, defaults.encoding, problems)
-        max_bytes = _int(env, "IMAGE_MAX_UPLOAD_BYTES", defaults.max_upload_bytes, 1, 5 * 1024**4, problems)
+        max_bytes = _int(env, MAX_UPLOAD_BYTES_VARIABLE, defaults.max_upload_bytes, 1, 5 * 1024**4, problems)
         max_pixels = _int(env, "IMAGE_MAX_PIXELS", defaults.max_pixels, 1, 2**31, problems)
         cache_control = env.get("IMAGE_CACHE_CONTROL") or defaults.cache_control
         threads = _int(env, "IMAGE_THREADS", default_threads(), 1, 16, problems)

@@ -2,7 +2,8 @@
 
 For each ``TelemetryReadings`` event, in ONE Firestore transaction with the event's ledger entry: skip readings
 already counted (per-reading ledger entries), fold the new ones into their windows, move the device's latest
-values and alert states, and stage a ``TelemetryAlert`` in the outbox for every threshold crossing.
+values and alert states, and for every threshold crossing record the alert and stage a ``TelemetryAlert`` in the
+outbox.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def record_readings(event: DomainEvent, ctx: HandlerContext) -> None:
             key, identity = reading_key(device_id, reading.reading_id), store.reading_identity(reading)
             ctx.mark_done(store.READINGS_SCOPE, key, identity, device_id=device_id, reading_id=reading.reading_id)
         for transition in transitions:
+            tx.set(store.alert_ref(db, device_id, transition), store.alert_fields(device_id, transition, now))
             ctx.emit(
                 ALERTS_TOPIC, TELEMETRY_ALERT, transition.data(device_id), subject=device_id, ordering_key=device_id
             )

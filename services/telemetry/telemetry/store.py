@@ -4,6 +4,9 @@
   written once per event.
 - ``telemetry-devices/{device}/metrics/{metric}/windows/{start}-{size}s``: count, min, max, sum (with its exact
   partials), mean; written once per event per window the event touches.
+- ``telemetry-devices/{device}/alerts/{id}``: one document per alert raised or cleared (the ``TelemetryAlert``
+  event's data, ``ts`` a time), written in the same transaction as the event is staged: the history the console's
+  chart marks (the device document holds only the current state).
 - ``idempotency/telemetry-analytics.readings:{key}``: the ledger entry of one reading ``(device, reading id)``;
   written once per new reading (a different document for every reading: never hot).
 - ``telemetry-thresholds/_global`` and ``telemetry-thresholds/{device}``:
@@ -15,16 +18,18 @@ composite index.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from telemetry.alerts import DeviceState, Latest
+from telemetry.alerts import DeviceState, Latest, Transition
 from telemetry.windows import WindowKey, WindowStats, window_id
 
 DEVICES = "telemetry-devices"
 METRICS = "metrics"
 WINDOWS = "windows"
+ALERTS = "alerts"
 THRESHOLDS = "telemetry-thresholds"
 GLOBAL_THRESHOLDS = "_global"
 # Ledger scope of the per-reading entries (the event-level entries are scoped "telemetry-analytics").
@@ -43,6 +48,16 @@ def window_ref(db: Any, device_id: str, key: WindowKey, size_seconds: int) -> An
         .collection(WINDOWS)
         .document(window_id(key.start, size_seconds))
     )
+
+
+def alert_ref(db: Any, device_id: str, transition: Transition) -> Any:
+    """One alert's document: its id from what makes it one crossing (a redelivery writes the same document)."""
+    key = f"{transition.metric}\0{transition.reading_id}\0{transition.state}"
+    return device_ref(db, device_id).collection(ALERTS).document(hashlib.sha256(key.encode()).hexdigest()[:32])
+
+
+def alert_fields(device_id: str, transition: Transition, now: datetime) -> dict[str, Any]:
+    return {**transition.data(device_id), "ts": transition.ts, "recorded_at": now}
 
 
 def reading_identity(reading: Any) -> dict[str, Any]:

@@ -18,6 +18,11 @@ from eventkit.catalog._base import Payload
 IMAGE_PROCESSED = "shop.image.processed.v1"
 IMAGE_REJECTED = "shop.image.rejected.v1"
 
+# The largest upload, one setting for both sides of the bucket: the images service rejects a larger object as
+# ``too_large`` (judged from its metadata), and the console refuses it before storing it.
+MAX_UPLOAD_BYTES_VARIABLE = "IMAGE_MAX_UPLOAD_BYTES"
+DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
 RejectionReason = Literal[
     "empty",  # a zero-byte object
     "too_large",  # over the size limit, judged from the object metadata before download
