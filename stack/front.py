@@ -25,7 +25,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 READY_LINE = "front: listening"
 UPSTREAM_TIMEOUT_SECONDS = 3600.0  # Cloud Run's longest request timeout; the instance bounds its own work
@@ -38,7 +38,7 @@ HOP_BY_HOP = frozenset(
 )
 
 
-class RoundRobin:
+class RoundRobin(Generic[T]):
     """Turns handed out across threads: each call starts one further along the list."""
 
     def __init__(self, items: Sequence[T] = ()) -> None:
