@@ -35,15 +35,17 @@ pytestmark = pytest.mark.timeout(900)
 @pytest.fixture(scope="module")
 def scaled() -> Iterator[ComposeStack]:
     require_engine()
-    state_dir = REPO / ".local" / "test-stacks" / f"compose-instances-{os.getpid()}"
+    # Not compose-<...>: the session's compose fixture removes those of finished runs, this one's logs included.
+    state_dir = REPO / ".local" / "test-stacks" / f"scaled-compose-{os.getpid()}"
+    for earlier in state_dir.parent.glob("scaled-compose-*"):  # an earlier run's logs
+        shutil.rmtree(earlier, ignore_errors=True)
     stack = ComposeStack(state_dir, project=f"shop-instances-{os.getpid()}", instances={"inventory": INSTANCES})
     stack.build()  # the images of this checkout (layers cached from the session's build)
     try:
         stack.up()
         yield stack
     finally:
-        stack.down()
-        shutil.rmtree(state_dir / "logs", ignore_errors=True)
+        stack.down()  # keeps the containers' logs in state_dir/logs, until the next run of this module
 
 
 @pytest.fixture
