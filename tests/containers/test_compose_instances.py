@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -71,10 +72,12 @@ def test_inventory_runs_as_three_containers_behind_its_own_address(scaled: Compo
     assert "front: listening for inventory on 0.0.0.0:8080; instances at inventory-instance:8080" in front
 
 
-def test_pushes_spread_over_the_instances_and_each_order_completes_once(scaled: ComposeStack, info: dict) -> None:
+def _sell(info: dict[str, Any], orders: int) -> tuple[Counter[str], dict[str, Any]]:
+    """``orders`` orders of one unit of a new product, placed 4 at a time through the orders API; once every one is
+    final: their statuses counted, and the product's stock once no reservation is left open."""
     from google.cloud import firestore
 
-    sku = f"SPREAD-{uuid.uuid4().hex[:8]}"
+    sku = f"SCALED-{uuid.uuid4().hex[:8]}"
     db = firestore.Client(project=info["project"])
     db.collection("products").document(sku).set(
         {"name": sku, "price": 500, "currency": "EUR", "available": STOCK, "reserved": 0}
@@ -89,28 +92,59 @@ def test_pushes_spread_over_the_instances_and_each_order_completes_once(scaled: 
         return response.json()["order_id"]
 
     with ThreadPoolExecutor(4) as pool:
-        order_ids = list(pool.map(place, range(ORDERS)))
-
-    def statuses() -> dict[str, str]:
-        return {oid: requests.get(f"{orders_api}/orders/{oid}", timeout=10).json()["status"] for oid in order_ids}
+        order_ids = list(pool.map(place, range(orders)))
 
     def all_final() -> dict[str, str] | None:
-        found = statuses()
+        found = {oid: requests.get(f"{orders_api}/orders/{oid}", timeout=10).json()["status"] for oid in order_ids}
         return found if all(status in FINAL for status in found.values()) else None
 
     final = wait_for(all_final, 120, "orders final")
-    assert Counter(final.values()) == {"CONFIRMED": ORDERS}
     stock = wait_for(
         lambda: (doc := db.collection("products").document(sku).get().to_dict())["reserved"] == 0 and doc,
         30,
         "reservations sold",
     )
-    assert (stock["available"], stock.get("sold", 0)) == (STOCK - ORDERS, ORDERS)  # each order reserved once
+    return Counter(final.values()), stock
 
-    containers = scaled.instance_containers("inventory")
-    placed = {container: _processed(container, "shop.order.placed.v1") for container in containers}
+
+def _placed_per_container(scaled: ComposeStack) -> dict[str, list[str]]:
+    return {c: _processed(c, "shop.order.placed.v1") for c in scaled.instance_containers("inventory")}
+
+
+def test_pushes_spread_over_the_instances_and_each_order_completes_once(scaled: ComposeStack, info: dict) -> None:
+    statuses, stock = _sell(info, ORDERS)
+
+    assert statuses == {"CONFIRMED": ORDERS}
+    assert (stock["available"], stock.get("sold", 0)) == (STOCK - ORDERS, ORDERS)  # each order reserved once
+    placed = _placed_per_container(scaled)
     per_container = {container[:12]: len(ids) for container, ids in placed.items()}
     assert sum(1 for count in per_container.values() if count) >= 2, per_container  # spread, not all on one
     everything = [event_id for ids in placed.values() for event_id in ids]
     assert len(everything) == len(set(everything)) == ORDERS, "each OrderPlaced processed once, by one instance"
     print(f"OrderPlaced deliveries processed per inventory container: {per_container}")
+
+
+def test_a_crashed_instance_is_replaced_while_the_others_take_its_pushes(scaled: ComposeStack, info: dict) -> None:
+    """kill -9 of one instance's process from this machine (a crash: `docker kill` would be an operator's stop,
+    which the restart policy respects), then orders at once: the front skips it while Docker restarts it."""
+    earlier = {event_id for ids in _placed_per_container(scaled).values() for event_id in ids}
+    victim = scaled.instance_containers("inventory")[0]
+    before = int(docker("inspect", "--format", "{{.RestartCount}}", victim).strip())
+    os.kill(int(docker("inspect", "--format", "{{.State.Pid}}", victim).strip()), signal.SIGKILL)
+
+    statuses, stock = _sell(info, ORDERS)
+
+    assert statuses == {"CONFIRMED": ORDERS}
+    assert (stock["available"], stock.get("sold", 0)) == (STOCK - ORDERS, ORDERS)
+    restarted = wait_for(
+        lambda: (
+            docker("inspect", "--format", "{{.RestartCount}} {{.State.Health.Status}}", victim).split()
+            == [str(before + 1), "healthy"]
+        ),
+        120,
+        "the killed instance restarted and healthy",
+    )
+    assert restarted
+    everything = [event_id for ids in _placed_per_container(scaled).values() for event_id in ids]
+    assert len(everything) == len(set(everything)), "an OrderPlaced processed twice"
+    assert len(set(everything) - earlier) == ORDERS  # this test's, each once
