@@ -14,6 +14,11 @@ them rather than pile up.
     python -m stack.compose record [--state-dir .local/compose]   # a running `docker compose up`, recorded: then
         # `python -m dlq --state-dir .local/compose list`, `python -m stack demo --state-dir .local/compose` work on it
     python -m stack.compose base-images     # the images the compose file and the Dockerfiles start FROM
+    python -m stack.compose instances [--instances inventory=3] [--output FILE]
+        # the override that runs several instances of a service (topology.yaml's `instances`, or the option's)
+        # behind a front (stack/compose_instances.py): docker compose -f docker-compose.yml -f FILE up --build
+
+``ComposeStack(..., instances={"inventory": 3})`` runs that override too (topology.yaml's counts when not given).
 """
 
 from __future__ import annotations
@@ -30,14 +35,17 @@ from pathlib import Path
 from typing import Any
 
 from stack import state
+from stack.compose_instances import instance_service, instances_override
 from stack.emulators import REPO_ROOT
 from stack.errors import StackError
+from stack.instances import instance_counts, parse_instances
 from stack.ports import SERVICE_OFFSET, find_free_port_base
 from stack.state import StackInfo
 from stack.topology import Topology, load_topology
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 OVERRIDE_FILE = "compose.override.yml"
+INSTANCES_FILE = "compose.instances.yml"
 CONTAINER_PORT = 8080  # every service listens here inside its container (compose sets PORT)
 # The emulators' ports inside the compose network, and what stack.json calls them.
 EMULATOR_PORTS = {"pubsub": ("pubsub", 8085), "firestore": ("firestore", 8086), "storage": ("storage", 4443),
@@ -74,9 +82,16 @@ def require_engine() -> str:
     return f"engine {version}, compose {compose}"
 
 
-def compose_config(compose_file: Path = COMPOSE_FILE) -> dict[str, Any]:
-    """The compose file as Compose resolves it (anchors merged, ports and build in long form)."""
-    return json.loads(docker("compose", "--file", str(compose_file), "config", "--format", "json"))
+def compose_config(compose_file: Path = COMPOSE_FILE, *overrides: Path) -> dict[str, Any]:
+    """The compose file (and overrides) as Compose resolves it (anchors merged, ports and build in long form)."""
+    files = [f"--file={path}" for path in (compose_file, *overrides)]
+    return json.loads(docker("compose", *files, "config", "--format", "json"))
+
+
+def write_instances_override(path: Path, counts: dict[str, int], compose_file: Path = COMPOSE_FILE) -> Path:
+    """The override running ``counts`` (service → instances) behind fronts (stack/compose_instances.py), at ``path``."""
+    path.write_text(instances_override(compose_config(compose_file)["services"], counts))
+    return path
 
 
 def base_images(compose_file: Path = COMPOSE_FILE) -> list[str]:
@@ -100,16 +115,21 @@ class ComposeStack:
         compose_file: Path = COMPOSE_FILE,
         topology_path: Path | None = None,
         own_ports: bool = True,
+        instances: dict[str, int] | None = None,
     ) -> None:
-        """``own_ports=False``: the compose file's own ports, e.g. to record a `docker compose up` already running."""
+        """``own_ports=False``: the compose file's own ports, e.g. to record a `docker compose up` already running.
+        ``instances``: service → instances, over topology.yaml's ``instances`` (which count when not given)."""
         self.state_dir = Path(state_dir).resolve()
         self.project = project
         self.compose_file = compose_file
         self.topology: Topology = load_topology(topology_path)
         self.logs_dir = self.state_dir / "logs"
-        self._config = compose_config(compose_file)
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.instances = instance_counts(self.topology, instances or {})
         self._files = [compose_file]
+        if self.instances:
+            self._files.append(write_instances_override(self.state_dir / INSTANCES_FILE, self.instances, compose_file))
+        self._config = compose_config(*self._files)
         if own_ports:
             self._files.append(self._write_override())
         self._replaced: dict[str, str] = {}  # image name → the id it had before build()
@@ -146,7 +166,7 @@ class ComposeStack:
                 f"containers: {self.ps()}\nlogs: {self.logs_dir}"
             )
         self.healthy_seconds = time.monotonic() - began
-        self.start_logs = {name: self.logs(name) for name in self.topology.services}
+        self.start_logs = {name: self.logs(name) for name in self.service_containers()}
         info = self.info()
         state.write_info(info)
         return info
@@ -222,6 +242,15 @@ class ComposeStack:
     def container_id(self, service: str) -> str:
         return docker(*self._compose_args(), "ps", "--all", "--quiet", service).strip()
 
+    def instance_containers(self, service: str) -> list[str]:
+        """The ids of the containers running ``service``'s code: its instances' (several), or its own."""
+        name = instance_service(service) if service in self.instances else service
+        return docker(*self._compose_args(), "ps", "--all", "--quiet", name).split()
+
+    def service_containers(self) -> list[str]:
+        """The compose services that run the topology's code: each service, or its instances and front."""
+        return [*self.topology.services, *(instance_service(name) for name in self.instances)]
+
     def logs(self, service: str, *, since: datetime | None = None) -> str:
         args = ["logs", "--no-color", "--no-log-prefix"]
         if since is not None:
@@ -235,7 +264,7 @@ class ComposeStack:
 
     def wait_until_quiet(self, quiet_for: float = 0.6, at_most: float = 15.0) -> None:
         """Wait (bounded) until no service has logged anything for ``quiet_for`` seconds (see tests/conftest.py)."""
-        services = list(self.topology.services)
+        services = self.service_containers()
         deadline = time.monotonic() + at_most
         while time.monotonic() < deadline:
             since = datetime.now(UTC)
@@ -284,10 +313,21 @@ def _main(argv: Sequence[str]) -> int:
     record.add_argument("--state-dir", type=Path, default=REPO_ROOT / ".local" / "compose")
     record.add_argument("--project", default="shop", help="the compose project name (default: %(default)s)")
     commands.add_parser("base-images", help="the images the stack pulls: the emulators' and the FROM lines")
+    scaled = commands.add_parser("instances", help="write the override that runs several instances of services")
+    scaled.add_argument("--instances", action="append", default=[], metavar="SERVICE=N[,...]",
+                        help="over topology.yaml's `instances` (default: topology.yaml's alone)")  # fmt: skip
+    scaled.add_argument("--output", type=Path, default=REPO_ROOT / ".local" / INSTANCES_FILE)
     args = parser.parse_args(argv)
     try:
         if args.command == "base-images":
             print("\n".join(base_images()))
+            return 0
+        if args.command == "instances":
+            counts = instance_counts(load_topology(), parse_instances(args.instances))
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            write_instances_override(args.output, counts)
+            described = ", ".join(f"{name} {count}" for name, count in counts.items()) or "one of each service"
+            print(f"wrote {args.output} ({described}); run: docker compose -f docker-compose.yml -f {args.output} up")
             return 0
         info = ComposeStack(args.state_dir, project=args.project, own_ports=False).info()
     except StackError as error:

@@ -4,6 +4,7 @@
 inventory service, each on a port of its own (stack/ports.py), and a front (stack/front.py) on the service's own
 port, which hands each request to the next instance: push subscriptions, stack.json and every client keep the one
 URL per service. A service with one instance (the default) runs on its port directly, with no front.
+How many: the service's ``instances`` in topology.yaml (default 1), unless ``--instances`` names the service.
 
 Every instance and every front is one entry of the supervisor's plan, so each is restarted on its own when it
 crashes. The instances of a service share its log file (``logs/<service>.log``), as Cloud Logging shows one
@@ -21,9 +22,7 @@ from stack.errors import StackError
 from stack.ports import PortLayout
 from stack.services import service_command, service_env
 from stack.state import instance_name
-from stack.topology import Topology
-
-MAX_INSTANCES = 10  # enough to make contention visible; each instance is a whole Python process
+from stack.topology import MAX_INSTANCES, Topology
 
 
 def parse_instances(specs: Iterable[str]) -> dict[str, int]:
@@ -44,6 +43,14 @@ def check_instances(instances: Mapping[str, int], topology: Topology) -> None:
         raise StackError(
             f"--instances: no service named {', '.join(unknown)}; services: {', '.join(topology.services)}"
         )
+
+
+def instance_counts(topology: Topology, overrides: Mapping[str, int]) -> dict[str, int]:
+    """Service -> instances, for each service that runs more than one: topology.yaml's ``instances``, except
+    where ``overrides`` (``--instances``) names the service (``inventory=1`` runs one, whatever the file says)."""
+    check_instances(overrides, topology)
+    counts = {name: overrides.get(name, service.instances) for name, service in topology.services.items()}
+    return {name: count for name, count in counts.items() if count > 1}
 
 
 def log_name(name: str, fronted: Iterable[str]) -> str:

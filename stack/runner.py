@@ -39,7 +39,7 @@ from stack.emulators import (
     pubsub_command,
 )
 from stack.errors import StackError
-from stack.instances import check_instances, log_name, supervision_plan
+from stack.instances import instance_counts, log_name, supervision_plan
 from stack.ports import DEFAULT_PORT_BASE, PortLayout, ensure_free
 from stack.process_records import ProcessRecord, new_record, read_records, write_record
 from stack.processes import (
@@ -109,7 +109,8 @@ class Stack:
         self.topology_path = topology_path
         self.repo_root = repo_root
         self.restart_policy = restart_policy or RestartPolicy()
-        self.instances = {name: count for name, count in (instances or {}).items() if count > 1}
+        self._instance_overrides = dict(instances or {})  # --instances; topology.yaml's counts otherwise
+        self.instances: dict[str, int] = {}  # where more than one; known once `up` has read the topology
         self.logs_dir = self.state_dir / "logs"
         self.started_in_seconds: float | None = None
         # Children started by this object; kept so they are reaped here rather than warned about at exit.
@@ -123,7 +124,7 @@ class Stack:
         began = time.monotonic()
         topology = load_topology(self.topology_path)
         check_sources(topology)
-        check_instances(self.instances, topology)
+        self.instances = instance_counts(topology, self._instance_overrides)
         layout = PortLayout(self.port_base, tuple(topology.services), self.instances)
         with self._locked():
             self._refuse_if_running()

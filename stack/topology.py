@@ -12,7 +12,10 @@ Rules checked here (beyond types and Pub/Sub's value ranges):
 - ``ack_deadline_seconds`` >= the pushed-to service's ``request_timeout_seconds`` (else Pub/Sub redelivers a
   message while the first delivery is still being handled);
 - ``max_delivery_attempts`` in 5..100 (Pub/Sub's range);
-- bucket roles ``uploads`` and ``renditions`` are present.
+- bucket roles ``uploads`` and ``renditions`` are present;
+- a service's ``instances`` (optional, default 1) is in 1..MAX_INSTANCES. Only the local stack and compose read
+  it (``make up INSTANCES=...`` / ``--instances`` override it); Terraform leaves Cloud Run's instance counts to its
+  autoscaler and ``var.service_settings`` (docs/deploy.md).
 
 Derived rule (not written in the YAML, implemented by the local bootstrap AND by Terraform): every dead-letter
 topic ``T`` gets a pull subscription named ``T-pull``, so dead letters are kept and can be inspected/replayed.
@@ -52,6 +55,7 @@ SUBSCRIPTION_SETTING_RANGES: Mapping[str, tuple[int, int]] = MappingProxyType(
     }
 )
 REQUEST_TIMEOUT_RANGE = (1, 3600)  # Cloud Run's request timeout limits
+MAX_INSTANCES = 10  # local instances: enough to make contention visible; each is a whole Python process
 
 _RESOURCE_ID = re.compile(r"^(?!goog)[A-Za-z][A-Za-z0-9._~+%-]{2,254}$")  # Pub/Sub topic/subscription ids
 _SERVICE_NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,47}[a-z0-9])?$")  # Cloud Run service names
@@ -72,6 +76,7 @@ class Service:
     signature_type: str
     request_timeout_seconds: int
     publishes: tuple[str, ...]
+    instances: int = 1  # processes (local stack) or containers (compose) serving it behind one address
 
 
 @dataclass(frozen=True)
@@ -270,7 +275,7 @@ def _service(name: str, raw: Any, base_dir: Path, topics: Mapping[str, Topic]) -
         data,
         where,
         required=("source", "target", "signature_type", "request_timeout_seconds"),
-        optional=("publishes",),
+        optional=("publishes", "instances"),
     )
     signature_type = _string(data, "signature_type", where)
     if signature_type not in SIGNATURE_TYPES:
@@ -288,6 +293,7 @@ def _service(name: str, raw: Any, base_dir: Path, topics: Mapping[str, Topic]) -
         signature_type=signature_type,
         request_timeout_seconds=_int_in(data, "request_timeout_seconds", where, REQUEST_TIMEOUT_RANGE),
         publishes=tuple(publishes),
+        instances=_int_in(data, "instances", where, (1, MAX_INSTANCES)) if "instances" in data else 1,
     )
 
 

@@ -10,7 +10,9 @@ Every check is also run on a deliberately broken copy, to show it can fail.
 from __future__ import annotations
 
 import itertools
+import json
 import re
+import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from container_checks import (
     SERVICE_DOCKERFILE,
     STACK_DOCKERFILE,
     compose,
+    compose_binary,
     compose_config,
     dockerfile_findings,
     dockerignore_excludes,
@@ -35,6 +38,7 @@ from container_checks import (
     service_build_args,
 )
 
+from stack.compose_instances import FRONT_IMAGE, instances_override
 from stack.envnames import bucket_var, service_url_var, topic_var
 from stack.ports import DEFAULT_PORT_BASE, PortLayout
 from stack.scheduler import parse_job
@@ -418,3 +422,56 @@ def test_host_ports_do_not_clash_and_match_the_local_stack(compose_services: dic
     assert by_target[("mail", 1025)] == layout.smtp
     for name in TOPOLOGY.services:
         assert by_target[(name, CONTAINER_PORT)] == layout.service(name), name
+
+
+# --- several instances of a service: docker-compose.yml plus the override stack/compose_instances.py writes --------
+
+
+def _with_instances(tmp_path: Path, config: dict[str, Any], counts: dict[str, int]) -> subprocess.CompletedProcess:
+    override = tmp_path / "compose.instances.yml"
+    override.write_text(instances_override(config["services"], counts))
+    files = ["--file", str(COMPOSE_FILE), "--file", str(override)]
+    return subprocess.run([str(compose_binary()), *files, "config", "--format", "json"], capture_output=True,
+                          text=True, timeout=120, cwd=REPO, check=False)  # fmt: skip
+
+
+def test_docker_compose_yml_runs_one_container_per_service_as_the_topology_does(compose_services: dict) -> None:
+    """Several instances come from the override (topology.yaml's `instances`, docs/containers.md), so the file
+    stays one container per service; the repository's topology asks for one of each."""
+    assert [name for name in TOPOLOGY.services if compose_services[name].get("deploy", {}).get("replicas")] == []
+    assert {name: s.instances for name, s in TOPOLOGY.services.items() if s.instances > 1} == {}
+
+
+def test_instances_override_puts_a_front_on_the_service_and_replicas_behind_it(
+    tmp_path: Path, config: dict[str, Any]
+) -> None:
+    result = _with_instances(tmp_path, config, {"inventory": 3, "payments": 2})
+    assert result.returncode == 0, result.stderr
+    scaled = json.loads(result.stdout)["services"]
+    for name, count in (("inventory", 3), ("payments", 2)):
+        original, front, instance = config["services"][name], scaled[name], scaled[f"{name}-instance"]
+        # the instances: the service's own container, unpublished, N of them, configured as `make up` configures it
+        assert instance["deploy"]["replicas"] == count
+        assert "ports" not in instance
+        assert {key: instance[key] for key in ("image", "build", "environment", "restart", "depends_on")} == {
+            key: original[key] for key in ("image", "build", "environment", "restart", "depends_on")
+        }
+        # the front: the service's name and published port, the stack tools image, healthy through an instance
+        assert front["ports"] == original["ports"]
+        assert (front["image"], front["pull_policy"], "build" in front) == (FRONT_IMAGE, "never", False)
+        assert front["command"][:3] == ["python", "-m", "stack.front"]
+        assert front["command"][-2:] == ["--upstream", f"{name}-instance:{CONTAINER_PORT}"]
+        assert front["depends_on"] == {f"{name}-instance": {"condition": "service_healthy", "required": True}}
+        assert "/ready" in " ".join(front["healthcheck"]["test"])
+    assert scaled["orders"] == config["services"]["orders"]  # a service not named is left as it is
+
+
+def test_no_instances_override_changes_nothing(tmp_path: Path, config: dict[str, Any]) -> None:
+    result = _with_instances(tmp_path, config, {})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["services"] == config["services"]
+
+
+def test_an_instances_override_for_a_service_compose_does_not_run_is_refused(config: dict[str, Any]) -> None:
+    with pytest.raises(KeyError, match="returns is not a service of the compose file"):
+        instances_override(config["services"], {"returns": 2})

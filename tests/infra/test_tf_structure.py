@@ -188,3 +188,17 @@ def test_buckets_are_locked_down() -> None:
     assert bucket["uniform_bucket_level_access"] is True
     assert unquote(bucket["public_access_prevention"]) == "enforced"
     assert sub_blocks(bucket, "lifecycle_rule")
+
+
+def test_the_outbox_sweepers_index_puts_the_shard_before_the_growing_timestamp() -> None:
+    """Firestore's "sharded timestamps": every index holding the outbox's created_at starts with the shard, so its
+    writes spread over OUTBOX_SHARDS ranges (eventkit/outbox.py asks one shard at a time in this field order)."""
+    indexes = [
+        [unquote(field["field_path"]) for field in sub_blocks(block.body, "fields")]
+        for block in blocks(parse_dir(), "resource")
+        if block.type == "google_firestore_index" and unquote(block.body["collection"]) == "outbox"
+    ]
+    assert indexes == [["shard", "sent", "created_at"]]
+    unindexed = named(parse_dir(), "locals")["firestore_unindexed_fields"].values()
+    exempt = {(unquote(entry["collection"]), unquote(entry["field"])) for entry in unindexed}
+    assert {("outbox", "shard"), ("outbox", "created_at")} <= exempt  # no single-field index on either

@@ -18,7 +18,8 @@ from eventkit.catalog import CATALOG
 from eventkit.catalog.orders import INVENTORY_RESERVED, ORDER_PLACED
 from eventkit.errors import RetryableError
 from eventkit.events import encode_for_pubsub, new_event
-from eventkit.outbox import Outbox
+from eventkit.outbox import OUTBOX_SHARDS, Outbox, SweepResult
+from eventkit.publish import send as publish_send
 
 RESERVED = {"order_id": "o-1", "items": [{"sku": "MUG-1", "quantity": 1}]}
 ORDER = {
@@ -85,6 +86,45 @@ def test_entry_left_unsent_is_published_by_the_sweeper(db: Any, clean_stack: dic
 
     assert (result.published, result.failed) == (1, 0)
     assert _pull_ids(subscription) == [event_id]
+
+
+def test_the_sweeper_asks_every_shard_and_publishes_the_oldest_first(db: Any, clean_stack: dict[str, Any]) -> None:
+    """Entries spread over shards (so no index range takes every growing created_at); the sweep still finds them
+    all, oldest first across the shards, ``limit`` at a time. A collection of its own: the stack's sweeper, which
+    runs every 5 s on `outbox`, must not take them first."""
+    topic_path = _topic_path(clean_stack["project"])
+    subscription = _create_topic_with_pull(topic_path)
+    sent: list[str] = []
+
+    def recording_send(topic: str, data: bytes, attributes: dict[str, str], **options: Any) -> str:
+        sent.append(attributes["ce-id"])
+        return publish_send(topic, data, attributes, **options)
+
+    collection = f"outbox-{uuid.uuid4().hex[:8]}"
+    outbox = Outbox(db, collection=collection, send=recording_send, shards=4)
+    ids = [_stage(db, outbox, topic_path) for _ in range(6)]
+    assert {db.collection(collection).document(i).get().get("shard") for i in ids} <= {0, 1, 2, 3}
+    oldest = datetime.now(UTC) - timedelta(minutes=5)
+    for age_rank, event_id in enumerate(ids):  # oldest in shard 3, then 2, 1, 0, 3, 2: every shard has a turn
+        update = {"shard": 3 - age_rank % 4, "created_at": oldest + timedelta(seconds=age_rank)}
+        db.collection(collection).document(event_id).update(update)
+
+    assert outbox.sweep(older_than=timedelta(0), limit=4) == SweepResult(4, 0)
+    assert sent == ids[:4]
+    assert outbox.sweep(older_than=timedelta(0), limit=4) == SweepResult(2, 0)
+    assert sent == ids
+    assert outbox.sweep(older_than=timedelta(0), limit=4) == SweepResult(0, 0)  # all marked sent
+    received = wait_for(lambda: (got := set(_pull_ids(subscription))) >= set(ids) and got, 30, "all six published")
+    assert received == set(ids)
+
+
+def test_staged_entries_land_in_random_shards(db: Any) -> None:
+    outbox = Outbox(db, collection=f"outbox-{uuid.uuid4().hex[:8]}")
+    shards = {
+        db.collection(outbox.collection).document(_stage(db, outbox, "projects/p/topics/unused")).get().get("shard")
+        for _ in range(40)
+    }
+    assert shards <= set(range(OUTBOX_SHARDS)) and len(shards) > 4  # 40 draws from 16: almost surely 10+
 
 
 def _emitting_consumer(project: str, topic_id: str) -> Consumer:

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from stack.front import Front
+from stack.front import Front, addresses, parse_upstream
 
 
 class Echo(BaseHTTPRequestHandler):
@@ -50,7 +50,7 @@ def instances() -> Iterator[list[ThreadingHTTPServer]]:
 
 
 def _front(ports: list[int]) -> contextlib.AbstractContextManager[ThreadingHTTPServer]:
-    return _serving(Front("inventory", 0, ports))
+    return _serving(Front("inventory", 0, [("127.0.0.1", port) for port in ports]))
 
 
 def test_requests_go_to_each_instance_in_turn_passed_on_whole(instances: list[ThreadingHTTPServer]) -> None:
@@ -82,3 +82,15 @@ def test_no_instance_up_is_a_503_pubsub_retries(instances: list[ThreadingHTTPSer
     with _front(ports) as front:
         answer = requests.post(f"http://127.0.0.1:{front.server_port}/", data=b"x", timeout=10)
     assert (answer.status_code, answer.text) == (503, "no instance of inventory is up\n")
+
+
+def test_an_upstream_by_name_is_resolved_at_every_request(instances: list[ThreadingHTTPServer]) -> None:
+    """Under compose the upstream is a name Docker's DNS answers with every replica's address (the container test
+    shows that); here `localhost`, and a name that resolves to nothing, as a service with no replica up."""
+    port = instances[0].server_port
+    assert parse_upstream(str(port)) == ("127.0.0.1", port)
+    assert parse_upstream(f"inventory-instance:{port}") == ("inventory-instance", port)
+    assert addresses([("localhost", port), ("no-such-host.invalid", port)]) == [("127.0.0.1", port)]
+    with _serving(Front("inventory", 0, [("localhost", port)])) as front:
+        answer = requests.post(f"http://127.0.0.1:{front.server_port}/", data=b"x", timeout=10)
+    assert (answer.status_code, int(answer.headers["X-Instance"])) == (201, port)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from google.api_core import exceptions as google_exceptions
 from google.cloud import pubsub_v1
 from reliability_support import REPO, wait_for
@@ -95,6 +96,7 @@ class StackUnderTest:
     state_dir: Path
     port_base: int
     instances: Mapping[str, int] = field(default_factory=dict)
+    instances_in_topology: bool = False  # the counts are the topology's `instances`, not `--instances`
 
     def record(self, name: str) -> ProcessRecord:
         record = read_record(self.state_dir, name)
@@ -131,15 +133,23 @@ def run_stack(state_dir: Path, *args: str, timeout: float = 240) -> subprocess.C
     )
 
 
-def make_project(root: Path, instances: Mapping[str, int] | None = None) -> StackUnderTest:
-    """The two services and their topology under ``root``; a stack of them on a free port block."""
+def make_project(
+    root: Path, instances: Mapping[str, int] | None = None, *, in_topology: bool = False
+) -> StackUnderTest:
+    """The two services and their topology under ``root``; a stack of them on a free port block. ``instances``
+    are given to ``up`` as ``--instances``, or, ``in_topology``, written into the topology as each service's
+    ``instances``."""
     for name, source in (("recorder", RECORDER), ("crasher", CRASHER)):
         (root / name).mkdir()
         (root / name / "main.py").write_text(source)
-    (root / "topology.yaml").write_text(TOPOLOGY)
     instances = dict(instances or {})
+    topology = yaml.safe_load(TOPOLOGY)
+    if in_topology:
+        for name, count in instances.items():
+            topology["services"][name]["instances"] = count
+    (root / "topology.yaml").write_text(yaml.safe_dump(topology, sort_keys=False))
     ports = len(SERVICES) + sum(instances.values())
-    return StackUnderTest(root, root / "state", find_free_port_base(ports), instances)
+    return StackUnderTest(root, root / "state", find_free_port_base(ports), instances, in_topology)
 
 
 def up_args(stack: StackUnderTest) -> list[str]:
@@ -150,7 +160,7 @@ def up_args(stack: StackUnderTest) -> list[str]:
         "--topology", str(stack.root / "topology.yaml"),
         "--restart-backoff", f"{FIRST_DELAY},{MAX_DELAY}",
     ]  # fmt: skip
-    if stack.instances:
+    if stack.instances and not stack.instances_in_topology:
         args += ["--instances", ",".join(f"{name}={count}" for name, count in stack.instances.items())]
     return args
 

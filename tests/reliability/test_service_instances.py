@@ -1,8 +1,8 @@
 """Several instances of one service, as Cloud Run runs several: pushes spread across them, each one supervised.
 
-A stack of its own (tests/reliability/cli_stack.py), started with ``--instances recorder=3``: three recorder
-processes behind a front on the recorder's own port, which is where its push subscription points. The tests run in
-file order.
+A stack of its own (tests/reliability/cli_stack.py), whose topology says ``instances: 3`` for the recorder (the
+chaos test gives ``--instances`` instead): three recorder processes behind a front on the recorder's own port,
+which is where its push subscription points. The tests run in file order.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ MESSAGES = 30
 
 @pytest.fixture(scope="module")
 def three(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackUnderTest]:
-    stack = make_project(tmp_path_factory.mktemp("instances"), {"recorder": INSTANCES})
+    stack = make_project(tmp_path_factory.mktemp("instances"), {"recorder": INSTANCES}, in_topology=True)
     up = run_stack(stack.state_dir, *up_args(stack), "--detach")
     assert up.returncode == 0, up.stderr
     try:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from stack.errors import StackError
 from stack.front import RoundRobin
-from stack.instances import log_name, parse_instances
+from stack.instances import instance_counts, log_name, parse_instances
 from stack.ports import PortLayout
 from stack.state import process_kind
+from stack.topology import DEFAULT_PATH as TOPOLOGY_FILE
+from stack.topology import load_topology
 
 
 def test_instances_are_given_as_service_equals_count_comma_separated_or_repeated() -> None:
@@ -20,6 +25,20 @@ def test_instances_are_given_as_service_equals_count_comma_separated_or_repeated
 def test_an_instance_count_that_cannot_run_is_refused_naming_it(spec: str) -> None:
     with pytest.raises(StackError, match=rf"expected SERVICE=N with N in 1\.\.10, got '{spec}'"):
         parse_instances([spec])
+
+
+def test_topology_instances_count_unless_the_option_names_the_service(tmp_path: Path) -> None:
+    document = yaml.safe_load(TOPOLOGY_FILE.read_text())
+    document["services"]["inventory"]["instances"] = 3
+    document["services"]["payments"]["instances"] = 2
+    topology_file = tmp_path / "topology.yaml"
+    topology_file.write_text(yaml.safe_dump(document))
+    topology = load_topology(topology_file)
+    assert instance_counts(topology, {}) == {"inventory": 3, "payments": 2}
+    assert instance_counts(topology, {"inventory": 1, "orders": 2}) == {"payments": 2, "orders": 2}
+    assert instance_counts(load_topology(), {}) == {}  # the repository's file: one instance each
+    with pytest.raises(StackError, match="--instances: no service named inventroy"):
+        instance_counts(topology, {"inventroy": 2})
 
 
 def test_instances_get_ports_after_the_services_and_the_service_port_goes_to_the_front() -> None:

@@ -134,6 +134,11 @@ def test_subscription_values_override_defaults() -> None:
     assert sub.retry_maximum_backoff_seconds == 600  # untouched default
 
 
+def test_a_service_runs_one_instance_unless_it_says_how_many() -> None:
+    assert variant(lambda d: None).services["svc"].instances == 1
+    assert variant(lambda d: d["services"]["svc"].update(instances=3)).services["svc"].instances == 3
+
+
 def test_dead_letter_pull_uses_defaults() -> None:
     (pull,) = variant(lambda d: d["defaults"]["subscription"].update(ack_deadline_seconds=120)).dead_letter_pulls
     assert (pull.name, pull.topic, pull.ack_deadline_seconds) == ("bus-dead-letter-pull", "bus-dead-letter", 120)
@@ -247,6 +252,22 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
         "two services, one variable",
         lambda d: d["services"].update({"a-svc": d["services"]["svc"], "a--svc": d["services"]["svc"]}),
         "services.a--svc: its variable SERVICE_URL_A_SVC is also services.a-svc's",
+    ),
+    ("no instances", lambda d: d["services"]["svc"].update(instances=0), "services.svc.instances: 0 is outside 1..10"),
+    (
+        "too many instances",
+        lambda d: d["services"]["svc"].update(instances=11),
+        "services.svc.instances: 11 is outside",
+    ),
+    (
+        "instances as text",
+        lambda d: d["services"]["svc"].update(instances="3"),
+        "services.svc.instances: must be an int",
+    ),
+    (
+        "instances as a bool",
+        lambda d: d["services"]["svc"].update(instances=True),
+        "services.svc.instances: must be an",
     ),
     ("no topics section", lambda d: d.pop("topics"), "topics: missing"),
     ("unknown top-level key", lambda d: d.update(queues={}), "queues: unknown key"),
