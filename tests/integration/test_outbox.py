@@ -118,6 +118,36 @@ def test_the_sweeper_asks_every_shard_and_publishes_the_oldest_first(db: Any, cl
     assert received == set(ids)
 
 
+def test_the_sweeper_finds_entries_written_before_entries_had_a_shard(db: Any, clean_stack: dict[str, Any]) -> None:
+    """An upgrade while entries were unsent (Pub/Sub down, say): those have no shard, and are published all the same,
+    in age order with the sharded ones."""
+    topic_path = _topic_path(clean_stack["project"])
+    subscription = _create_topic_with_pull(topic_path)
+    sent: list[str] = []
+
+    def recording_send(topic: str, data: bytes, attributes: dict[str, str], **options: Any) -> str:
+        sent.append(attributes["ce-id"])
+        return publish_send(topic, data, attributes, **options)
+
+    collection = f"outbox-{uuid.uuid4().hex[:8]}"
+    outbox = Outbox(db, collection=collection, send=recording_send, shards=4)
+    ids = [_stage(db, outbox, topic_path) for _ in range(4)]
+    oldest = datetime.now(UTC) - timedelta(minutes=5)
+    for age_rank, event_id in enumerate(ids):
+        update: dict[str, Any] = {"created_at": oldest + timedelta(seconds=age_rank)}
+        if age_rank % 2 == 0:
+            update["shard"] = firestore.DELETE_FIELD  # as the earlier release wrote them
+        db.collection(collection).document(event_id).update(update)
+    fresh = _stage(db, outbox, topic_path)  # just committed, its own request publishes it: not the sweeper's yet
+    db.collection(collection).document(fresh).update({"shard": firestore.DELETE_FIELD})
+
+    assert outbox.sweep(older_than=timedelta(seconds=30)) == SweepResult(4, 0)
+    assert sent == ids
+    assert outbox.sweep(older_than=timedelta(seconds=30)) == SweepResult(0, 0)
+    received = wait_for(lambda: (got := set(_pull_ids(subscription))) >= set(ids) and got, 30, "all four published")
+    assert received == set(ids)
+
+
 def test_staged_entries_land_in_random_shards(db: Any) -> None:
     outbox = Outbox(db, collection=f"outbox-{uuid.uuid4().hex[:8]}")
     shards = {

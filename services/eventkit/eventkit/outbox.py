@@ -203,9 +203,8 @@ class Outbox:
     def sweep(self, older_than: timedelta = timedelta(seconds=30), limit: int = 200) -> SweepResult:
         """Publish entries left unsent for longer than ``older_than`` (oldest first, across the shards)."""
         cutoff = datetime.now(UTC) - older_than
-        oldest_first = heapq.merge(
-            *(self._unsent(shard, cutoff, limit) for shard in range(self.shards)), key=lambda s: s.get("created_at")
-        )
+        per_shard = [self._unsent(shard, cutoff, limit) for shard in range(self.shards)]
+        oldest_first = heapq.merge(*per_shard, self._unsent_unsharded(cutoff, limit), key=lambda s: s.get("created_at"))
         published = failed = 0
         for snapshot in itertools.islice(oldest_first, limit):
             try:
@@ -233,6 +232,18 @@ class Outbox:
             .limit(limit)
         )
         return query.stream()
+
+    def _unsent_unsharded(self, cutoff: datetime, limit: int) -> list[Any]:
+        """Unsent entries written before entries had a shard (an upgrade while some were unsent), oldest first.
+
+        No shard index finds them, so they are asked for by ``sent`` alone (its single-field index, spread by
+        document id: no hot range) and filtered here. The few unsent at any moment are mostly just committed and
+        about to be published by their own request, so this reads at most ``limit`` small documents a sweep."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self.client.collection(self.collection).where(filter=FieldFilter("sent", "==", False)).limit(limit)
+        left = [s for s in query.stream() if "shard" not in (entry := s.to_dict()) and entry["created_at"] <= cutoff]
+        return sorted(left, key=lambda s: s.get("created_at"))
 
     def _send(self, snapshot: Any) -> None:
         entry = snapshot.to_dict()
