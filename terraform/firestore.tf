@@ -44,8 +44,11 @@ locals {
   firestore_unindexed_fields = {
     "idempotency/completed_at"     = { collection = "idempotency", field = "completed_at" }
     "idempotency/lease_expires_at" = { collection = "idempotency", field = "lease_expires_at" }
-    "outbox/created_at"            = { collection = "outbox", field = "created_at" } # the sweeper's composite index stays
-    "outbox/sent_at"               = { collection = "outbox", field = "sent_at" }
+    # The delivery note (eventkit/delivery_note.py): shown on an order's page, never asked for.
+    "idempotency/trace_id"   = { collection = "idempotency", field = "trace_id" }
+    "idempotency/event_type" = { collection = "idempotency", field = "event_type" }
+    "outbox/created_at"      = { collection = "outbox", field = "created_at" } # the sweeper's composite index stays
+    "outbox/sent_at"         = { collection = "outbox", field = "sent_at" }
   }
 }
 
@@ -88,5 +91,39 @@ resource "google_firestore_index" "failures_by_status" {
   fields {
     field_path = "last_seen"
     order      = "DESCENDING"
+  }
+}
+
+# The console's list of orders: where(status == S).order_by(created_at, DESC), a page at a time
+# (services/console/console/order_records.py Orders.page; every status: created_at's own index).
+resource "google_firestore_index" "orders_by_status" {
+  database    = google_firestore_database.default.name
+  collection  = "orders"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "status"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}
+
+# The overview's deliveries processed per subscription: count(where(subscription == S).where(processed_window >= W))
+# (eventkit/processed.py processed_since). An order's hops are one equality on subject: no composite index.
+resource "google_firestore_index" "ledger_processed" {
+  database    = google_firestore_database.default.name
+  collection  = "idempotency"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "subscription"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "processed_window"
+    order      = "ASCENDING"
   }
 }

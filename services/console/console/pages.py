@@ -31,10 +31,19 @@ SECURITY_HEADERS = {
 Response = tuple[str | bytes, int, dict[str, str]]
 
 
+class PageError(Exception):
+    """A page that cannot be shown: its HTTP status, a title and a sentence that says why."""
+
+    def __init__(self, status: int, title: str, message: str, allow: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.title, self.message, self.allow = status, title, message, allow
+
+
 @cache
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
     env.filters["when"] = when
+    env.filters["money"] = money
     return env
 
 
@@ -66,6 +75,13 @@ def when(value: Any) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S UTC")
     return "—" if value is None else str(value)
+
+
+def money(minor: Any, currency: str | None) -> str:
+    """An amount in minor units (how the shop stores prices) as ``12.00 EUR``."""
+    if not isinstance(minor, int):
+        return "—"
+    return f"{minor / 100:.2f} {currency or ''}".strip()
 
 
 def decoded_payload(record: dict[str, Any]) -> tuple[str, str]:

@@ -5,6 +5,7 @@ GET  /failures?status=&after=       dead letters and failures, newest first, a p
 GET  /failures/<id>                 one record: decoded payload, attributes, the buttons
 GET  /failures/<id>/<action>        the confirmation of replay or discard (a form that POSTs)
 POST /failures/<id>/<action>        the action, then 303 to the list with what was done
+GET  /orders, /orders/<id>         recent orders by status; one order and its path (orders_pages.py)
 GET  /assets/<file>                 the stylesheet (nothing is loaded from outside the console; Flask keeps /static)
 """
 
@@ -16,7 +17,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from console import csrf
-from console.pages import Response, decoded_payload, redirect, render, static_file
+from console.order_records import Orders
+from console.orders_pages import OrdersPages
+from console.pages import PageError, Response, decoded_payload, redirect, render, static_file
 from console.topology_view import TopologyView, load_view
 from eventkit.errors import RetryableError
 from eventkit.failure_records import NotNew, RecordNotFound, Records, subscription_id
@@ -29,14 +32,6 @@ MAX_FORM_BYTES = 4096
 _RECORD_ID = re.compile(r"^(?!\.\.?$)[A-Za-z0-9._:-]{1,200}$")
 ACTIONS = ("replay", "discard")
 DONE = {"replayed": "Replayed", "discarded": "Discarded"}
-
-
-class PageError(Exception):
-    """A page that cannot be shown: its HTTP status, a title and a sentence that says why."""
-
-    def __init__(self, status: int, title: str, message: str, allow: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.title, self.message, self.allow = status, title, message, allow
 
 
 class Console:
@@ -78,6 +73,8 @@ class Console:
         if not parts:
             self._only(request, "GET")
             return self.overview()
+        if parts[0] == "orders":
+            return OrdersPages(Orders(self.service.db)).route(request, parts[1:])
         if parts[0] == "failures" and len(parts) == 1:
             self._only(request, "GET")
             return self.failures(request)

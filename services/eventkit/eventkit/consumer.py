@@ -197,7 +197,7 @@ class Consumer(Service):
 
         with self.holding(ctx):
             key, digest = ctx.ledger_key, ctx.payload_hash
-            once = self.ledger.run_once(self.name, key, digest, in_transaction, also_read=hot_refs)
+            once = self.ledger.run_once(self.name, key, digest, in_transaction, also_read=hot_refs, note=ctx.note)
         if once.duplicate:
             self.outbox.publish_for_cause(ctx.cause)
         elif attempts and attempts[-1].emitted:

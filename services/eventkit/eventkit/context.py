@@ -29,10 +29,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from eventkit.delivery import Delivery
+from eventkit.delivery_note import DeliveryNote
 from eventkit.events import DomainEvent
 from eventkit.failures import FailedDelivery
 from eventkit.idempotency import IdempotencyRecord, Once, payload_hash
 from eventkit.outbox import StagedEvent
+from eventkit.structured_log import current_trace
 
 if TYPE_CHECKING:
     from eventkit.consumer import Consumer
@@ -68,6 +70,12 @@ class HandlerContext:
     def ledger_key(self) -> str:
         """What the ledger records these writes under: the delivery's key, unless transact() named another."""
         return self.once_key or self.delivery.key
+
+    @property
+    def note(self) -> DeliveryNote:
+        """What the ledger entry keeps of this delivery for the operator (its trace: the edge's if it brought none)."""
+        trace = current_trace()
+        return DeliveryNote.of(self.delivery, trace.trace_id if trace else None)
 
     @property
     def cause(self) -> str:
@@ -156,7 +164,7 @@ class HandlerContext:
         digest = self.payload_hash if identity is None else payload_hash(identity)
         with (
             consumer.holding(self),
-            consumer.ledger.side_effect_once(consumer.name, key or self.delivery.key, digest, lease) as run,
+            consumer.ledger.side_effect_once(consumer.name, key or self.delivery.key, digest, lease, self.note) as run,
         ):
             self.duplicate = self.duplicate or not run
             yield run

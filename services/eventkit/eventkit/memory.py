@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from eventkit.delivery_note import DeliveryNote, completion_fields
 from eventkit.failures import FailedDelivery
 from eventkit.idempotency import DEFAULT_TTL, IdempotencyRecord, Ledger, Once, RecordState, Write, decide, proceed
 from eventkit.outbox import Outbox
@@ -204,7 +205,14 @@ class MemoryLedger(Ledger):
         return IdempotencyRecord.from_document(snapshot.to_dict()) if snapshot.exists else None
 
     def run_once(
-        self, consumer: str, key: str, payload_hash_: str, write: Write[Any], *, also_read: Sequence[Any] = ()
+        self,
+        consumer: str,
+        key: str,
+        payload_hash_: str,
+        write: Write[Any],
+        *,
+        also_read: Sequence[Any] = (),
+        note: DeliveryNote | None = None,
     ) -> Once[Any]:
         ref = self.ref(consumer, key)
 
@@ -213,19 +221,22 @@ class MemoryLedger(Ledger):
             if not proceed(decide(self.get(consumer, key), payload_hash_, now), consumer, key):
                 return Once(duplicate=True)
             result = write(transaction, snapshots[1:])
-            transaction.set(ref, IdempotencyRecord.completed(consumer, key, payload_hash_, now, self.ttl).to_document())
+            record = IdempotencyRecord.completed(consumer, key, payload_hash_, now, self.ttl, note)
+            transaction.set(ref, record.to_document())
             return Once(duplicate=False, result=result)
 
         return self.client.run([ref, *also_read], body)
 
-    def acquire(self, consumer: str, key: str, payload_hash_: str, lease: timedelta) -> str | None:
+    def acquire(
+        self, consumer: str, key: str, payload_hash_: str, lease: timedelta, note: DeliveryNote | None = None
+    ) -> str | None:
         token = f"lease-{next(_tokens)}"
 
         def body(transaction: MemoryTransaction, _: list[MemorySnapshot]) -> str | None:
             now = datetime.now(UTC)
             if not proceed(decide(self.get(consumer, key), payload_hash_, now), consumer, key):
                 return None
-            record = IdempotencyRecord.leased(consumer, key, payload_hash_, now, self.ttl, lease, token)
+            record = IdempotencyRecord.leased(consumer, key, payload_hash_, now, self.ttl, lease, token, note)
             transaction.set(self.ref(consumer, key), record.to_document())
             return token
 
@@ -233,7 +244,7 @@ class MemoryLedger(Ledger):
 
     def complete(self, consumer: str, key: str, token: str) -> None:
         self.ref(consumer, key).set(
-            {"status": RecordState.COMPLETED.value, "completed_at": datetime.now(UTC), "lease_expires_at": None},
+            {"status": RecordState.COMPLETED.value, "lease_expires_at": None, **completion_fields(datetime.now(UTC))},
             merge=True,
         )
 
