@@ -53,6 +53,25 @@ def test_an_orders_page_shows_its_path_across_the_services_in_order(
     assert page.text.count('class="longest"') == 1
 
 
+def test_the_overview_counts_the_deliveries_each_subscription_processed(
+    console: str, db: Any, clean_stack: dict[str, Any]
+) -> None:
+    stock_mug(db)
+    wait_for_flow(db, place_order(clean_stack), CONFIRMED_FLOW)
+
+    page = requests.get(f"{console}/", timeout=10)
+
+    rows = re.findall(r'<tr data-subscription="([^"]+)">(.*?)</tr>', page.text, re.S)
+    processed = {name: int(re.search(r'class="count processed">(\d+)<', row).group(1)) for name, row in rows}
+    # OrderPlaced and OrderConfirmed to inventory; OrderPlaced to payments; both outcomes to the saga; the mail.
+    assert {name: n for name, n in processed.items() if n} == {
+        "inventory-order-events": 2,
+        "payments-order-events": 1,
+        "order-saga-order-events": 2,
+        "notifications-order-events": 1,
+    }
+
+
 def test_an_unknown_order_is_a_plain_404(console: str) -> None:
     page = requests.get(f"{console}/orders/{'f' * 32}", timeout=10)
 

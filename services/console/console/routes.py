@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,6 +26,7 @@ from console.topology_view import TopologyView, load_view
 from eventkit.errors import RetryableError
 from eventkit.failure_records import NotNew, RecordNotFound, Records, subscription_id
 from eventkit.failures import STATUS_DISCARDED, STATUS_NEW, STATUSES
+from eventkit.processed import processed_since
 from eventkit.replay import ReplayError, replay
 
 log = logging.getLogger("console")
@@ -31,6 +34,7 @@ PAGE_SIZE = 50
 MAX_FORM_BYTES = 4096
 _RECORD_ID = re.compile(r"^(?!\.\.?$)[A-Za-z0-9._:-]{1,200}$")
 ACTIONS = ("replay", "discard")
+RECENT = timedelta(hours=1)  # the overview's "processed": from the start of the ten-minute window an hour ago
 DONE = {"replayed": "Replayed", "discarded": "Discarded"}
 
 
@@ -95,7 +99,10 @@ class Console:
         view = self.view
         project = self.service.config.project
         paths = {s.name: f"projects/{project}/subscriptions/{s.name}" for s in view.subscriptions}
-        waiting = self.records.waiting(paths.values())
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the two sets of counts side by side
+            processed = pool.submit(processed_since, self.service.db, paths.values(), datetime.now(UTC) - RECENT)
+            waiting = self.records.waiting(paths.values())
+            processed_counts = processed.result()
         by_subscription = {
             name: {kind: waiting.by_subscription[(path, kind)] for kind in ("permanent_failure", "dead_letter")}
             for name, path in paths.items()
@@ -108,6 +115,7 @@ class Console:
             view=view,
             console_name=self.service.config.service,
             health=by_subscription,
+            processed={name: processed_counts[path] for name, path in paths.items()},
             elsewhere=elsewhere,
             total=total,
         )
