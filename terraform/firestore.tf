@@ -15,10 +15,12 @@ resource "google_firestore_database" "default" {
 
 locals {
   # collection group => timestamp field that a TTL policy expires documents by (eventkit writes these fields:
-  # idempotency ledger entries and sent outbox entries carry expires_at).
+  # idempotency ledger entries, sent outbox entries, delivery notes and delivery counts carry expires_at).
   firestore_ttl_fields = {
-    idempotency = "expires_at"
-    outbox      = "expires_at"
+    idempotency     = "expires_at"
+    outbox          = "expires_at"
+    deliveries      = "expires_at" # the deliveries noted under each subject (eventkit/delivery_note.py)
+    delivery_counts = "expires_at" # deliveries processed per subscription and window (eventkit/delivery_counts.py)
   }
 }
 
@@ -44,11 +46,10 @@ locals {
   firestore_unindexed_fields = {
     "idempotency/completed_at"     = { collection = "idempotency", field = "completed_at" }
     "idempotency/lease_expires_at" = { collection = "idempotency", field = "lease_expires_at" }
-    # The delivery note (eventkit/delivery_note.py): shown on an order's page, never asked for.
-    "idempotency/trace_id"   = { collection = "idempotency", field = "trace_id" }
-    "idempotency/event_type" = { collection = "idempotency", field = "event_type" }
-    "outbox/created_at"      = { collection = "outbox", field = "created_at" } # the sweeper's composite index stays
-    "outbox/sent_at"         = { collection = "outbox", field = "sent_at" }
+    # The deliveries noted under each subject (eventkit/delivery_note.py): listed whole, never queried by time.
+    "deliveries/completed_at" = { collection = "deliveries", field = "completed_at" }
+    "outbox/created_at"       = { collection = "outbox", field = "created_at" } # the sweeper's composite index stays
+    "outbox/sent_at"          = { collection = "outbox", field = "sent_at" }
   }
 }
 
@@ -108,22 +109,5 @@ resource "google_firestore_index" "orders_by_status" {
   fields {
     field_path = "created_at"
     order      = "DESCENDING"
-  }
-}
-
-# The overview's deliveries processed per subscription: count(where(subscription == S).where(processed_window >= W))
-# (eventkit/processed.py processed_since). An order's hops are one equality on subject: no composite index.
-resource "google_firestore_index" "ledger_processed" {
-  database    = google_firestore_database.default.name
-  collection  = "idempotency"
-  query_scope = "COLLECTION"
-
-  fields {
-    field_path = "subscription"
-    order      = "ASCENDING"
-  }
-  fields {
-    field_path = "processed_window"
-    order      = "ASCENDING"
   }
 }

@@ -29,10 +29,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from eventkit.delivery import Delivery
-from eventkit.delivery_note import DeliveryNote
+from eventkit.delivery_note import DeliveryNote, delivery_record
 from eventkit.events import DomainEvent
 from eventkit.failures import FailedDelivery
-from eventkit.idempotency import IdempotencyRecord, Once, payload_hash
+from eventkit.idempotency import IdempotencyRecord, Once, ledger_document_id, payload_hash
 from eventkit.outbox import StagedEvent
 from eventkit.structured_log import current_trace
 
@@ -54,6 +54,7 @@ class HandlerContext:
     _prefetched: dict[str, Any] = field(default_factory=dict)  # path -> snapshot read with the ledger entry
     _held: list[bool] = field(default_factory=lambda: [False])  # shared by the attempts' contexts of one delivery
     once_key: str | None = None  # transact(key=...): the ledger key of these writes, when not the delivery's
+    noted: bool = True  # the route keeps a delivery note (Consumer.on(noted=...))
 
     @property
     def db(self) -> Any:
@@ -164,10 +165,17 @@ class HandlerContext:
         digest = self.payload_hash if identity is None else payload_hash(identity)
         with (
             consumer.holding(self),
-            consumer.ledger.side_effect_once(consumer.name, key or self.delivery.key, digest, lease, self.note) as run,
+            consumer.ledger.side_effect_once(consumer.name, key or self.delivery.key, digest, lease) as run,
         ):
             self.duplicate = self.duplicate or not run
             yield run
+        if run:  # the effect happened and its entry is completed: note the delivery (delivery_note.py)
+            entry_id = ledger_document_id(consumer.name, key or self.delivery.key)
+            note = delivery_record(
+                consumer.db, self.note, consumer.name, entry_id, datetime.now(UTC), consumer.ledger.ttl
+            )
+            if note is not None and self.noted:
+                note[0].set(note[1])
 
     @property
     def payload_hash(self) -> str:

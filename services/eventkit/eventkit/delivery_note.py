@@ -1,6 +1,13 @@
-"""The note a ledger entry keeps of the delivery it is for: the event's type and subject, its trace, the
-subscription it came through, and the ten-minute window it completed in (what eventkit.processed reads back for
-the operator: an order's path across the services, each subscription's recent deliveries).
+"""What the runtime notes of each delivery it processed, for the operator: one small document per delivery under
+the event's subject, so an order's path across the services is read by listing one short collection.
+
+    subjects/{subject, escaped}/deliveries/{consumer:key}
+        consumer, event_type, trace_id, subscription, completed_at, expires_at (TTL: terraform/firestore.tf)
+
+Written in the delivery's own transaction, with its ledger entry (``Consumer.run_once``), or right after a
+leased side effect completed (``HandlerContext.side_effect_once``): a delivery found to be a duplicate writes none.
+An event without a subject (telemetry readings, storage notifications) notes nothing. Cost: one more document
+write per delivery with a subject (about six per order), in a commit the delivery makes anyway.
 """
 
 from __future__ import annotations
@@ -8,16 +15,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 if TYPE_CHECKING:
     from eventkit.delivery import Delivery
 
-WINDOW = timedelta(minutes=10)
+SUBJECTS = "subjects"
+DELIVERIES = "deliveries"
+WINDOW = timedelta(minutes=10)  # how eventkit.delivery_counts buckets deliveries in time
 
 
 @dataclass(frozen=True)
 class DeliveryNote:
-    """The delivery a ledger entry is for, as an operator needs it."""
+    """The delivery as an operator needs it."""
 
     event_type: str | None
     subject: str | None
@@ -35,21 +45,33 @@ class DeliveryNote:
             subscription=delivery.message.subscription if delivery.message is not None else None,
         )
 
-    def fields(self) -> dict[str, Any]:
-        return {
-            "event_type": self.event_type,
-            "subject": self.subject,
-            "trace_id": self.trace_id,
-            "subscription": self.subscription,
-        }
+
+def deliveries_of(db: Any, subject: str) -> Any:
+    """The collection of a subject's noted deliveries (the subject escaped into one document id)."""
+    return db.collection(SUBJECTS).document(quote(subject, safe="")).collection(DELIVERIES)
+
+
+def delivery_record(
+    db: Any, note: DeliveryNote, consumer: str, entry_id: str, at: datetime, retention: timedelta
+) -> tuple[Any, dict[str, Any]] | None:
+    """(document, fields) of the note, for the caller to write; None for an event without a subject.
+    ``entry_id``: the delivery's ledger document id, so a retried transaction writes the same document."""
+    if not note.subject:
+        return None
+    return (
+        deliveries_of(db, note.subject).document(entry_id),
+        {
+            "consumer": consumer,
+            "event_type": note.event_type,
+            "trace_id": note.trace_id,
+            "subscription": note.subscription,
+            "completed_at": at,
+            "expires_at": at + retention,
+        },
+    )
 
 
 def window_of(at: datetime) -> datetime:
     """The start of the :data:`WINDOW` ``at`` falls in (UTC)."""
     step = int(WINDOW.total_seconds())
     return datetime.fromtimestamp(int(at.timestamp()) // step * step, UTC)
-
-
-def completion_fields(at: datetime) -> dict[str, Any]:
-    """What an entry gets when it completes, beside its state."""
-    return {"completed_at": at, "processed_window": window_of(at)}

@@ -38,7 +38,6 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
-from eventkit.delivery_note import DeliveryNote, completion_fields
 from eventkit.errors import IdempotencyKeyConflictError, LeaseHeldError
 from eventkit.transactions import CONTENTION_BUDGET_SECONDS, run_read_write
 
@@ -75,31 +74,14 @@ class IdempotencyRecord:
     lease_expires_at: datetime | None = None
     lease_token: str | None = None
     completed_at: datetime | None = None
-    note: DeliveryNote | None = None  # the delivery this entry is for (delivery_note.py); not read back here
 
     @classmethod
-    def completed(
-        cls,
-        consumer: str,
-        key: str,
-        payload_hash_: str,
-        now: datetime,
-        ttl: timedelta,
-        note: DeliveryNote | None = None,
-    ) -> IdempotencyRecord:
-        return cls(consumer, key, RecordState.COMPLETED, payload_hash_, now + ttl, completed_at=now, note=note)
+    def completed(cls, consumer: str, key: str, payload_hash_: str, now: datetime, ttl: timedelta) -> IdempotencyRecord:
+        return cls(consumer, key, RecordState.COMPLETED, payload_hash_, now + ttl, completed_at=now)
 
     @classmethod
     def leased(
-        cls,
-        consumer: str,
-        key: str,
-        payload_hash_: str,
-        now: datetime,
-        ttl: timedelta,
-        lease: timedelta,
-        token: str,
-        note: DeliveryNote | None = None,
+        cls, consumer: str, key: str, payload_hash_: str, now: datetime, ttl: timedelta, lease: timedelta, token: str
     ) -> IdempotencyRecord:
         return cls(
             consumer,
@@ -109,7 +91,6 @@ class IdempotencyRecord:
             now + ttl,
             lease_expires_at=now + lease,
             lease_token=token,
-            note=note,
         )
 
     def lease_expired(self, now: datetime) -> bool:
@@ -125,8 +106,6 @@ class IdempotencyRecord:
             "lease_expires_at": self.lease_expires_at,
             "lease_token": self.lease_token,
             "completed_at": self.completed_at,
-            **(self.note.fields() if self.note else {}),
-            **(completion_fields(self.completed_at) if self.completed_at else {}),
         }
 
     @classmethod
@@ -204,23 +183,14 @@ class Ledger(abc.ABC):
 
     @abc.abstractmethod
     def run_once(
-        self,
-        consumer: str,
-        key: str,
-        payload_hash_: str,
-        write: Write[T],
-        *,
-        also_read: Sequence[Any] = (),
-        note: DeliveryNote | None = None,
+        self, consumer: str, key: str, payload_hash_: str, write: Write[T], *, also_read: Sequence[Any] = ()
     ) -> Once[T]:
         """``write(transaction, snapshots)`` and the ``COMPLETED`` entry, atomically, unless already done.
         ``also_read``: documents read with the entry, in one round trip; their snapshots, in order, go to
-        ``write`` (not read on a duplicate). ``note``: the delivery, kept in the entry for the operator."""
+        ``write`` (not read on a duplicate)."""
 
     @abc.abstractmethod
-    def acquire(
-        self, consumer: str, key: str, payload_hash_: str, lease: timedelta, note: DeliveryNote | None = None
-    ) -> str | None:
+    def acquire(self, consumer: str, key: str, payload_hash_: str, lease: timedelta) -> str | None:
         """Take the ``IN_PROGRESS`` lease: a token, or ``None`` if the key is already ``COMPLETED``."""
 
     @abc.abstractmethod
@@ -234,16 +204,11 @@ class Ledger(abc.ABC):
 
     @contextlib.contextmanager
     def side_effect_once(
-        self,
-        consumer: str,
-        key: str,
-        payload_hash_: str,
-        lease: timedelta = timedelta(minutes=2),
-        note: DeliveryNote | None = None,
+        self, consumer: str, key: str, payload_hash_: str, lease: timedelta = timedelta(minutes=2)
     ) -> Iterator[bool]:
         """``with ledger.side_effect_once(...) as run: if run: send()``: ``run`` is False for a duplicate.
         On success the entry is ``COMPLETED``; on an exception the lease is released and the exception propagates."""
-        token = self.acquire(consumer, key, payload_hash_, lease, note)
+        token = self.acquire(consumer, key, payload_hash_, lease)
         if token is None:
             yield False
             return
@@ -277,14 +242,7 @@ class FirestoreLedger(Ledger):
         return _record(self.ref(consumer, key).get())
 
     def run_once(
-        self,
-        consumer: str,
-        key: str,
-        payload_hash_: str,
-        write: Write[T],
-        *,
-        also_read: Sequence[Any] = (),
-        note: DeliveryNote | None = None,
+        self, consumer: str, key: str, payload_hash_: str, write: Write[T], *, also_read: Sequence[Any] = ()
     ) -> Once[T]:
         ref = self.ref(consumer, key)
 
@@ -293,15 +251,13 @@ class FirestoreLedger(Ledger):
             if not proceed(decide(_record(snapshots[0]), payload_hash_, now), consumer, key):
                 return Once(duplicate=True)
             result = write(transaction, snapshots[1:])
-            record = IdempotencyRecord.completed(consumer, key, payload_hash_, now, self.ttl, note)
+            record = IdempotencyRecord.completed(consumer, key, payload_hash_, now, self.ttl)
             transaction.set(ref, record.to_document())
             return Once(duplicate=False, result=result)
 
         return run_read_write(self.client, [ref, *also_read], attempt, f"{consumer}/{key}", self.contention_budget)
 
-    def acquire(
-        self, consumer: str, key: str, payload_hash_: str, lease: timedelta, note: DeliveryNote | None = None
-    ) -> str | None:
+    def acquire(self, consumer: str, key: str, payload_hash_: str, lease: timedelta) -> str | None:
         ref = self.ref(consumer, key)
         token = uuid.uuid4().hex
 
@@ -309,7 +265,7 @@ class FirestoreLedger(Ledger):
             now = datetime.now(UTC)
             if not proceed(decide(_record(snapshots[0]), payload_hash_, now), consumer, key):
                 return None
-            record = IdempotencyRecord.leased(consumer, key, payload_hash_, now, self.ttl, lease, token, note)
+            record = IdempotencyRecord.leased(consumer, key, payload_hash_, now, self.ttl, lease, token)
             transaction.set(ref, record.to_document())
             return token
 
@@ -320,9 +276,8 @@ class FirestoreLedger(Ledger):
         snapshot = ref.get()
         if snapshot.exists and snapshot.get("lease_token") != token:
             log.warning("lease was taken over before completion", extra={"fields": {"consumer": consumer, "key": key}})
-        ref.update(
-            {"status": RecordState.COMPLETED.value, "lease_expires_at": None, **completion_fields(datetime.now(UTC))}
-        )
+        now = datetime.now(UTC)
+        ref.update({"status": RecordState.COMPLETED.value, "completed_at": now, "lease_expires_at": None})
 
     def release(self, consumer: str, key: str, token: str) -> None:
         ref = self.ref(consumer, key)

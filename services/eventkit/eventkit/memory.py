@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from eventkit.delivery_note import DeliveryNote, completion_fields
 from eventkit.failures import FailedDelivery
 from eventkit.idempotency import DEFAULT_TTL, IdempotencyRecord, Ledger, Once, RecordState, Write, decide, proceed
 from eventkit.outbox import Outbox
@@ -205,14 +204,7 @@ class MemoryLedger(Ledger):
         return IdempotencyRecord.from_document(snapshot.to_dict()) if snapshot.exists else None
 
     def run_once(
-        self,
-        consumer: str,
-        key: str,
-        payload_hash_: str,
-        write: Write[Any],
-        *,
-        also_read: Sequence[Any] = (),
-        note: DeliveryNote | None = None,
+        self, consumer: str, key: str, payload_hash_: str, write: Write[Any], *, also_read: Sequence[Any] = ()
     ) -> Once[Any]:
         ref = self.ref(consumer, key)
 
@@ -221,22 +213,19 @@ class MemoryLedger(Ledger):
             if not proceed(decide(self.get(consumer, key), payload_hash_, now), consumer, key):
                 return Once(duplicate=True)
             result = write(transaction, snapshots[1:])
-            record = IdempotencyRecord.completed(consumer, key, payload_hash_, now, self.ttl, note)
-            transaction.set(ref, record.to_document())
+            transaction.set(ref, IdempotencyRecord.completed(consumer, key, payload_hash_, now, self.ttl).to_document())
             return Once(duplicate=False, result=result)
 
         return self.client.run([ref, *also_read], body)
 
-    def acquire(
-        self, consumer: str, key: str, payload_hash_: str, lease: timedelta, note: DeliveryNote | None = None
-    ) -> str | None:
+    def acquire(self, consumer: str, key: str, payload_hash_: str, lease: timedelta) -> str | None:
         token = f"lease-{next(_tokens)}"
 
         def body(transaction: MemoryTransaction, _: list[MemorySnapshot]) -> str | None:
             now = datetime.now(UTC)
             if not proceed(decide(self.get(consumer, key), payload_hash_, now), consumer, key):
                 return None
-            record = IdempotencyRecord.leased(consumer, key, payload_hash_, now, self.ttl, lease, token, note)
+            record = IdempotencyRecord.leased(consumer, key, payload_hash_, now, self.ttl, lease, token)
             transaction.set(self.ref(consumer, key), record.to_document())
             return token
 
@@ -244,7 +233,7 @@ class MemoryLedger(Ledger):
 
     def complete(self, consumer: str, key: str, token: str) -> None:
         self.ref(consumer, key).set(
-            {"status": RecordState.COMPLETED.value, "lease_expires_at": None, **completion_fields(datetime.now(UTC))},
+            {"status": RecordState.COMPLETED.value, "completed_at": datetime.now(UTC), "lease_expires_at": None},
             merge=True,
         )
 
