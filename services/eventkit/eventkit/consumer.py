@@ -201,10 +201,10 @@ class Consumer(Service):
             attempt = dataclasses.replace(ctx, transaction=transaction, emitted=[], _prefetched=prefetched)
             attempts.append(attempt)
             result = write(attempt)
-            entry_id = ledger_document_id(self.name, ctx.ledger_key)
-            note = delivery_record(self.db, ctx.note, self.name, entry_id, datetime.now(UTC), self.ledger.ttl)
-            if note is not None and ctx.noted:  # committed with the ledger entry (delivery_note.py)
-                transaction.set(*note)
+            if ctx.noted:  # the delivery's note commits with its ledger entry (delivery_note.py)
+                entry_id = ledger_document_id(self.name, ctx.ledger_key)
+                if note := delivery_record(self.db, ctx.note, self.name, entry_id, datetime.now(UTC), self.ledger.ttl):
+                    transaction.set(*note)
             return result
 
         with self.holding(ctx):

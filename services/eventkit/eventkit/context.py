@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ from eventkit.structured_log import current_trace
 
 if TYPE_CHECKING:
     from eventkit.consumer import Consumer
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a52-58c4-4b8e-9d35-0c1f4e0b7a11")
@@ -74,7 +77,7 @@ class HandlerContext:
 
     @property
     def note(self) -> DeliveryNote:
-        """What the ledger entry keeps of this delivery for the operator (its trace: the edge's if it brought none)."""
+        """What the delivery note keeps of this delivery for the operator (its trace: the edge's if it had none)."""
         trace = current_trace()
         return DeliveryNote.of(self.delivery, trace.trace_id if trace else None)
 
@@ -169,13 +172,14 @@ class HandlerContext:
         ):
             self.duplicate = self.duplicate or not run
             yield run
-        if run:  # the effect happened and its entry is completed: note the delivery (delivery_note.py)
+        if run and self.noted:  # the effect happened and its entry is completed: note it (delivery_note.py)
             entry_id = ledger_document_id(consumer.name, key or self.delivery.key)
-            note = delivery_record(
-                consumer.db, self.note, consumer.name, entry_id, datetime.now(UTC), consumer.ledger.ttl
-            )
-            if note is not None and self.noted:
-                note[0].set(note[1])
+            at = datetime.now(UTC)
+            if note := delivery_record(consumer.db, self.note, consumer.name, entry_id, at, consumer.ledger.ttl):
+                try:
+                    note[0].set(note[1])
+                except Exception as exc:  # the effect is done and recorded: a missing line of the path is all
+                    log.warning("delivery note not written", extra={"fields": {"error": str(exc)}})
 
     @property
     def payload_hash(self) -> str:
