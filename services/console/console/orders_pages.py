@@ -13,7 +13,8 @@ from urllib.parse import urlencode
 
 from console.order_path import duration, order_path, traces_of
 from console.order_records import STATUSES, OrderNotFound, Orders
-from console.pages import PageError, Response, render
+from console.page_error import PageError, only
+from console.pages import Response, render
 
 PAGE_SIZE = 50
 ALL = "all"
@@ -26,8 +27,7 @@ class OrdersPages:
 
     def route(self, request: Any, parts: list[str]) -> Response:
         """``parts``: the path's segments after ``orders``."""
-        if request.method != "GET":
-            raise PageError(405, "Method not allowed", f"{request.method} is not allowed here; use GET.", "GET")
+        only(request, "GET")
         if not parts:
             return self.listing(request)
         if len(parts) == 1:

@@ -31,14 +31,6 @@ SECURITY_HEADERS = {
 Response = tuple[str | bytes, int, dict[str, str]]
 
 
-class PageError(Exception):
-    """A page that cannot be shown: its HTTP status, a title and a sentence that says why."""
-
-    def __init__(self, status: int, title: str, message: str, allow: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.title, self.message, self.allow = status, title, message, allow
-
-
 @cache
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)

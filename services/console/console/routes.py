@@ -21,7 +21,8 @@ from urllib.parse import urlencode
 from console import csrf
 from console.order_records import Orders
 from console.orders_pages import OrdersPages
-from console.pages import PageError, Response, decoded_payload, redirect, render, static_file
+from console.page_error import PageError
+from console.pages import Response, decoded_payload, redirect, render, static_file
 from console.topology_view import TopologyView, load_view
 from eventkit.errors import RetryableError
 from eventkit.failure_records import NotNew, RecordNotFound, Records, subscription_id
