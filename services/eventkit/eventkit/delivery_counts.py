@@ -8,8 +8,8 @@ the last request in flight leaves (service.py) or, under constant load, once :da
 Cloud Run, CPU is allocated during requests, so nothing waits for a later one. Reading is by document id: the
 overview gets every subscription's last hour in one round trip, however many deliveries there were.
 
-What it costs and what it may miss: one batched write per instance per flush (at most one a second under load; one
-per request when requests come one at a time), never a write in a delivery's transaction, so it adds no
+What it costs and what it may miss: one batched write per instance per flush (one per request when requests come
+one at a time, and then before that request's answer), never a write in a delivery's transaction, so it adds no
 contention to it. The counts a process holds when it is killed are lost: the figure is health, not accounting.
 """
 
