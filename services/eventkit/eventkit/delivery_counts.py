@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 COUNTS_COLLECTION = "delivery_counts"
 FLUSH_EVERY = 1.0  # seconds: the longest a count waits while requests keep arriving
+# The flush runs before a request's answer: when Firestore does not answer, the counts wait for the next flush
+# instead of holding the answer (no retries, a short deadline).
+FLUSH_TIMEOUT = 2.0
+RETRY_AFTER = 5.0  # seconds without a flush after one failed: requests are not held by an outage one by one
 RETENTION = timedelta(days=2)
 
 
@@ -48,6 +52,7 @@ class DeliveryCounts:
         self._db = db
         self._pending: Counter[tuple[str, datetime]] = Counter()
         self._since = 0.0  # when the oldest pending count was added (monotonic)
+        self._quiet_until = 0.0  # no flush before this (monotonic), after a failed one
         self._lock = threading.Lock()
 
     def add(self, subscription: str | None) -> None:
@@ -62,7 +67,8 @@ class DeliveryCounts:
     def due(self, last_out: bool) -> bool:
         """Whether to write now: the last request in flight is leaving, or a count has waited long enough."""
         with self._lock:
-            return bool(self._pending) and (last_out or time.monotonic() - self._since >= FLUSH_EVERY)
+            now = time.monotonic()
+            return bool(self._pending) and now >= self._quiet_until and (last_out or now - self._since >= FLUSH_EVERY)
 
     def flush(self) -> int:
         """Write the pending sums as increments (one batch); the deliveries written. Failures are logged."""
@@ -85,9 +91,12 @@ class DeliveryCounts:
                 merge=True,
             )
         try:
-            batch.commit()
+            batch.commit(retry=None, timeout=FLUSH_TIMEOUT)
         except Exception as exc:
-            log.warning("delivery counts not written", extra={"fields": {"deliveries": sum(pending.values()),
-                                                                          "error": str(exc)}})  # fmt: skip
+            with self._lock:  # kept for the next flush (an increment that did land is counted twice: health, not money)
+                self._pending.update(pending)
+                self._since, self._quiet_until = time.monotonic(), time.monotonic() + RETRY_AFTER
+            log.warning("delivery counts not written yet", extra={"fields": {"deliveries": sum(pending.values()),
+                                                                              "error": str(exc)}})  # fmt: skip
             return 0
         return sum(pending.values())
