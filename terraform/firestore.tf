@@ -15,10 +15,12 @@ resource "google_firestore_database" "default" {
 
 locals {
   # collection group => timestamp field that a TTL policy expires documents by (eventkit writes these fields:
-  # idempotency ledger entries and sent outbox entries carry expires_at).
+  # idempotency ledger entries, sent outbox entries, delivery notes and delivery counts carry expires_at).
   firestore_ttl_fields = {
-    idempotency = "expires_at"
-    outbox      = "expires_at"
+    idempotency     = "expires_at"
+    outbox          = "expires_at"
+    deliveries      = "expires_at" # the deliveries noted under each subject (eventkit/delivery_note.py)
+    delivery_counts = "expires_at" # deliveries processed per subscription and window (eventkit/delivery_counts.py)
   }
 }
 
@@ -46,9 +48,11 @@ locals {
   firestore_unindexed_fields = {
     "idempotency/completed_at"     = { collection = "idempotency", field = "completed_at" }
     "idempotency/lease_expires_at" = { collection = "idempotency", field = "lease_expires_at" }
-    "outbox/created_at"            = { collection = "outbox", field = "created_at" } # the sweeper's composite index stays
-    "outbox/sent_at"               = { collection = "outbox", field = "sent_at" }
-    "outbox/shard"                 = { collection = "outbox", field = "shard" } # only the composite index asks for it
+    # The deliveries noted under each subject (eventkit/delivery_note.py): listed whole, never queried by time.
+    "deliveries/completed_at" = { collection = "deliveries", field = "completed_at" }
+    "outbox/created_at"       = { collection = "outbox", field = "created_at" } # the sweeper's composite index stays
+    "outbox/sent_at"          = { collection = "outbox", field = "sent_at" }
+    "outbox/shard"            = { collection = "outbox", field = "shard" } # only the composite index asks for it
   }
 }
 
@@ -94,6 +98,23 @@ resource "google_firestore_index" "failures_by_status" {
   }
   fields {
     field_path = "last_seen"
+    order      = "DESCENDING"
+  }
+}
+
+# The console's list of orders: where(status == S).order_by(created_at, DESC), a page at a time
+# (services/console/console/order_records.py Orders.page; every status: created_at's own index).
+resource "google_firestore_index" "orders_by_status" {
+  database    = google_firestore_database.default.name
+  collection  = "orders"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "status"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "created_at"
     order      = "DESCENDING"
   }
 }

@@ -35,6 +35,7 @@ Response = tuple[str | bytes, int, dict[str, str]]
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
     env.filters["when"] = when
+    env.filters["money"] = money
     return env
 
 
@@ -66,6 +67,13 @@ def when(value: Any) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S UTC")
     return "—" if value is None else str(value)
+
+
+def money(minor: Any, currency: str | None) -> str:
+    """An amount in minor units (how the shop stores prices) as ``12.00 EUR``."""
+    if not isinstance(minor, int):
+        return "—"
+    return f"{minor / 100:.2f} {currency or ''}".strip()
 
 
 def decoded_payload(record: dict[str, Any]) -> tuple[str, str]:

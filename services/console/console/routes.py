@@ -7,6 +7,7 @@ GET  /failures/<id>/<action>        the confirmation of replay or discard (a for
 POST /failures/<id>/<action>        the action, then 303 to the list with what was done
 GET|POST /images, /images/...      the images pages (console/images_pages.py)
 GET  /telemetry, /telemetry/...     the devices and their charts (console/telemetry_pages.py)
+GET  /orders, /orders/<id>         recent orders by status; one order and its path (orders_pages.py)
 GET  /assets/<file>                 the stylesheet (nothing is loaded from outside the console; Flask keeps /static)
 """
 
@@ -14,12 +15,16 @@ from __future__ import annotations
 
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
 
 from console import csrf
 from console.images_pages import ImagePages
+from console.order_records import Orders
+from console.orders_pages import OrdersPages
 from console.page_error import PageError
 from console.pages import Response, decoded_payload, redirect, render, static_file
 from console.telemetry_pages import TelemetryPages
@@ -27,6 +32,7 @@ from console.topology_view import TopologyView, load_view
 from eventkit.errors import RetryableError
 from eventkit.failure_records import NotNew, RecordNotFound, Records, subscription_id
 from eventkit.failures import STATUS_DISCARDED, STATUS_NEW, STATUSES
+from eventkit.processed import processed_since
 from eventkit.replay import ReplayError, replay
 
 log = logging.getLogger("console")
@@ -34,6 +40,7 @@ PAGE_SIZE = 50
 MAX_FORM_BYTES = 4096
 _RECORD_ID = re.compile(r"^(?!\.\.?$)[A-Za-z0-9._:-]{1,200}$")
 ACTIONS = ("replay", "discard")
+RECENT = timedelta(hours=1)  # the overview's "processed": from the start of the ten-minute window an hour ago
 DONE = {"replayed": "Replayed", "discarded": "Discarded"}
 
 
@@ -88,6 +95,8 @@ class Console:
             return self.images.route(request, parts, token)
         if parts[0] == "telemetry":
             return self.telemetry.route(request, parts)
+        if parts[0] == "orders":
+            return OrdersPages(Orders(self.service.db)).route(request, parts[1:])
         if parts[0] == "failures" and len(parts) == 1:
             self._only(request, "GET")
             return self.failures(request)
@@ -108,7 +117,10 @@ class Console:
         view = self.view
         project = self.service.config.project
         paths = {s.name: f"projects/{project}/subscriptions/{s.name}" for s in view.subscriptions}
-        waiting = self.records.waiting(paths.values())
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the two sets of counts side by side
+            processed = pool.submit(processed_since, self.service.db, paths.values(), datetime.now(UTC) - RECENT)
+            waiting = self.records.waiting(paths.values())
+            processed_counts = processed.result()
         by_subscription = {
             name: {kind: waiting.by_subscription[(path, kind)] for kind in ("permanent_failure", "dead_letter")}
             for name, path in paths.items()
@@ -121,6 +133,7 @@ class Console:
             view=view,
             console_name=self.service.config.service,
             health=by_subscription,
+            processed={name: processed_counts[path] for name, path in paths.items()},
             elsewhere=elsewhere,
             total=total,
         )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -29,13 +30,17 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from eventkit.delivery import Delivery
+from eventkit.delivery_note import DeliveryNote, delivery_record
 from eventkit.events import DomainEvent
 from eventkit.failures import FailedDelivery
-from eventkit.idempotency import IdempotencyRecord, Once, payload_hash
+from eventkit.idempotency import IdempotencyRecord, Once, ledger_document_id, payload_hash
 from eventkit.outbox import StagedEvent
+from eventkit.structured_log import current_trace
 
 if TYPE_CHECKING:
     from eventkit.consumer import Consumer
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a52-58c4-4b8e-9d35-0c1f4e0b7a11")
@@ -52,6 +57,7 @@ class HandlerContext:
     _prefetched: dict[str, Any] = field(default_factory=dict)  # path -> snapshot read with the ledger entry
     _held: list[bool] = field(default_factory=lambda: [False])  # shared by the attempts' contexts of one delivery
     once_key: str | None = None  # transact(key=...): the ledger key of these writes, when not the delivery's
+    noted: bool = True  # the route keeps a delivery note (Consumer.on(noted=...))
 
     @property
     def db(self) -> Any:
@@ -68,6 +74,12 @@ class HandlerContext:
     def ledger_key(self) -> str:
         """What the ledger records these writes under: the delivery's key, unless transact() named another."""
         return self.once_key or self.delivery.key
+
+    @property
+    def note(self) -> DeliveryNote:
+        """What the delivery note keeps of this delivery for the operator (its trace: the edge's if it had none)."""
+        trace = current_trace()
+        return DeliveryNote.of(self.delivery, trace.trace_id if trace else None)
 
     @property
     def cause(self) -> str:
@@ -160,6 +172,14 @@ class HandlerContext:
         ):
             self.duplicate = self.duplicate or not run
             yield run
+        if run and self.noted:  # the effect happened and its entry is completed: note it (delivery_note.py)
+            entry_id = ledger_document_id(consumer.name, key or self.delivery.key)
+            at = datetime.now(UTC)
+            if note := delivery_record(consumer.db, self.note, consumer.name, entry_id, at, consumer.ledger.ttl):
+                try:
+                    note[0].set(note[1])
+                except Exception as exc:  # the effect is done and recorded: a missing line of the path is all
+                    log.warning("delivery note not written", extra={"fields": {"error": str(exc)}})
 
     @property
     def payload_hash(self) -> str:

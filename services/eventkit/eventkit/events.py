@@ -83,6 +83,14 @@ class DomainEvent:
     def data_json(self) -> dict[str, Any]:
         return self.data.model_dump(mode="json", exclude_none=True)
 
+    @property
+    def trace_id(self) -> str | None:
+        """The trace this event travels in (its ``traceparent``'s), if it carries one."""
+        from eventkit.trace import parse_traceparent
+
+        trace = parse_traceparent(self.traceparent)
+        return trace.trace_id if trace else None
+
 
 def new_event(
     catalog: EventCatalog,

@@ -35,6 +35,7 @@ from eventkit.structured_log import log_context, setup_logging
 from eventkit.trace import TraceContext, trace_from_headers
 
 if TYPE_CHECKING:
+    from eventkit.delivery_counts import DeliveryCounts
     from eventkit.events import DomainEvent, EventCatalog
     from eventkit.idempotency import Ledger
     from eventkit.outbox import Outbox, StagedEvent, SweepResult
@@ -115,6 +116,12 @@ class Service:
         return Outbox(self.db, batch_marks=self._requests.others)
 
     @cached_property
+    def delivery_counts(self) -> DeliveryCounts:
+        from eventkit.delivery_counts import DeliveryCounts
+
+        return DeliveryCounts(None if self._stores else self.db)  # in-memory stores: counted, never written
+
+    @cached_property
     def publisher(self) -> Publisher:
         from eventkit.publish import Publisher
 
@@ -164,8 +171,11 @@ class Service:
                 return answer(request)
         finally:
             # The last request out writes the marks still queued, while the instance still has CPU.
-            if self._requests.leave() == 0 and "outbox" in self.__dict__:
+            last_out = self._requests.leave() == 0
+            if last_out and "outbox" in self.__dict__:
                 self.outbox.flush_marks()
+            if "delivery_counts" in self.__dict__ and self.delivery_counts.due(last_out):
+                self.delivery_counts.flush()
 
     def serve_api(self, request: Any, route: Callable[[Any], Response]) -> Response:
         """:meth:`serve` for a JSON API: an :class:`ApiError` becomes its JSON error answer, logged."""

@@ -108,6 +108,7 @@ def place_order(service: Service, request: OrderRequest, idempotency_key: str | 
         "payment": "PENDING",
         "created_at": now,
         "updated_at": now,
+        "trace_id": event.trace_id,  # the trace every hop of this order's flow carries (the console shows it)
         "timeline": [{"type": ORDER_PLACED, "at": now, "event_id": event.id}],
     }
     batch = db.batch()
