@@ -108,7 +108,11 @@ def _up(args: argparse.Namespace) -> int:
         restart_policy=args.restart_backoff,
         instances=parse_instances(args.instances),
     )
-    signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM stops the stack exactly like Ctrl-C
+    # Ctrl-C (and a SIGTERM, exactly like it) stops the stack. Installed here rather than left to Python's default,
+    # which a process started with SIGINT ignored never gets (a script's `make up &` without job control): that
+    # stack would only ever stop by `down`.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     try:
         info = stack.up()
     except KeyboardInterrupt:
