@@ -58,6 +58,18 @@ def _stage(db: Any, outbox: Outbox, topic_path: str) -> str:
     return write(db.transaction())
 
 
+def _recording_outbox(db: Any) -> tuple[Outbox, list[str]]:
+    """An outbox with 4 shards in a collection of its own (the stack's sweeper, every 5 s on `outbox`, must not take
+    its entries first), and the ce-ids it publishes, in order."""
+    sent: list[str] = []
+
+    def recording_send(topic: str, data: bytes, attributes: dict[str, str], **options: Any) -> str:
+        sent.append(attributes["ce-id"])
+        return publish_send(topic, data, attributes, **options)
+
+    return Outbox(db, collection=f"outbox-{uuid.uuid4().hex[:8]}", send=recording_send, shards=4), sent
+
+
 def test_staged_event_is_published_after_the_commit_and_marked_sent(db: Any, clean_stack: dict[str, Any]) -> None:
     topic_path = _topic_path(clean_stack["project"])
     subscription = _create_topic_with_pull(topic_path)
@@ -94,14 +106,8 @@ def test_the_sweeper_asks_every_shard_and_publishes_the_oldest_first(db: Any, cl
     runs every 5 s on `outbox`, must not take them first."""
     topic_path = _topic_path(clean_stack["project"])
     subscription = _create_topic_with_pull(topic_path)
-    sent: list[str] = []
-
-    def recording_send(topic: str, data: bytes, attributes: dict[str, str], **options: Any) -> str:
-        sent.append(attributes["ce-id"])
-        return publish_send(topic, data, attributes, **options)
-
-    collection = f"outbox-{uuid.uuid4().hex[:8]}"
-    outbox = Outbox(db, collection=collection, send=recording_send, shards=4)
+    outbox, sent = _recording_outbox(db)
+    collection = outbox.collection
     ids = [_stage(db, outbox, topic_path) for _ in range(6)]
     assert {db.collection(collection).document(i).get().get("shard") for i in ids} <= {0, 1, 2, 3}
     oldest = datetime.now(UTC) - timedelta(minutes=5)
@@ -123,14 +129,8 @@ def test_the_sweeper_finds_entries_written_before_entries_had_a_shard(db: Any, c
     in age order with the sharded ones."""
     topic_path = _topic_path(clean_stack["project"])
     subscription = _create_topic_with_pull(topic_path)
-    sent: list[str] = []
-
-    def recording_send(topic: str, data: bytes, attributes: dict[str, str], **options: Any) -> str:
-        sent.append(attributes["ce-id"])
-        return publish_send(topic, data, attributes, **options)
-
-    collection = f"outbox-{uuid.uuid4().hex[:8]}"
-    outbox = Outbox(db, collection=collection, send=recording_send, shards=4)
+    outbox, sent = _recording_outbox(db)
+    collection = outbox.collection
     ids = [_stage(db, outbox, topic_path) for _ in range(4)]
     oldest = datetime.now(UTC) - timedelta(minutes=5)
     for age_rank, event_id in enumerate(ids):

@@ -129,17 +129,11 @@ def test_poison_message_is_dead_lettered_after_exactly_max_attempts_and_replayed
                 delete_subscription(subscription)
 
 
-def test_discarded_record_is_not_replayed_by_replay_all(
-    stack_runner: Any, clean_stack: dict[str, Any], db: Any
-) -> None:
-    project = clean_stack["project"]
-    name = unique("discard")
-    topic = create_topic(project, name)
-    seen = pubsub_v1.SubscriberClient().create_subscription(
-        request={"name": f"projects/{project}/subscriptions/{name}-pull", "topic": topic}
-    )
+def _dead_letters(db: Any, project: str, topic: str, name: str, count: int) -> Any:
+    """``count`` replayable dead letters ``rec-<i>-<name>`` of subscription ``<name>-sub`` (ce-id ``evt-<i>``),
+    status new; returns the failures collection."""
     records = db.collection(FAILURES_COLLECTION)
-    for index in range(2):
+    for index in range(count):
         records.document(f"rec-{index}-{name}").set(
             {
                 "kind": "dead_letter",
@@ -152,6 +146,19 @@ def test_discarded_record_is_not_replayed_by_replay_all(
                 "last_seen": firestore.SERVER_TIMESTAMP,
             }
         )
+    return records
+
+
+def test_discarded_record_is_not_replayed_by_replay_all(
+    stack_runner: Any, clean_stack: dict[str, Any], db: Any
+) -> None:
+    project = clean_stack["project"]
+    name = unique("discard")
+    topic = create_topic(project, name)
+    seen = pubsub_v1.SubscriberClient().create_subscription(
+        request={"name": f"projects/{project}/subscriptions/{name}-pull", "topic": topic}
+    )
+    records = _dead_letters(db, project, topic, name, 2)
 
     assert run_dlq(stack_runner.state_dir, "discard", f"rec-0-{name}").returncode == 0
     result = run_dlq(stack_runner.state_dir, "replay", "--all", "--subscription", f"{name}-sub")
@@ -173,20 +180,7 @@ def test_two_operators_replaying_everything_at_once_publish_each_record_once(
     seen = pubsub_v1.SubscriberClient().create_subscription(
         request={"name": f"projects/{project}/subscriptions/{name}-pull", "topic": topic}
     )
-    records = db.collection(FAILURES_COLLECTION)
-    for index in range(count):
-        records.document(f"rec-{index}-{name}").set(
-            {
-                "kind": "dead_letter",
-                "status": "new",
-                "subscription": f"projects/{project}/subscriptions/{name}-sub",
-                "topic": topic,
-                "attributes": {"ce-id": f"evt-{index}"},
-                "payload": {"text": "{}"},
-                "replayable": True,
-                "last_seen": firestore.SERVER_TIMESTAMP,
-            }
-        )
+    records = _dead_letters(db, project, topic, name, count)
     args = ("replay", "--all", "--subscription", f"{name}-sub")
     with ThreadPoolExecutor(2) as operators:
         results = list(operators.map(lambda _: run_dlq(stack_runner.state_dir, *args), range(2)))

@@ -27,6 +27,7 @@ PUBLIC_MODULES = {
     "eventkit.failures",
     "eventkit.http_api",
     "eventkit.memory",
+    "eventkit.newest_first",
     "eventkit.processed",
     "eventkit.replay",
 }

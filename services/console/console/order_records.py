@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from eventkit.newest_first import CursorNotFound, newest_first_page
 from eventkit.processed import Hop, hops_of
 
 ORDERS = "orders"
 STATUSES = ("PENDING", "CONFIRMED", "CANCELLED")
-MAX_PAGE = 200
 # What a listing shows: not the items, the timeline or the email.
 SUMMARY_FIELDS = ("order_id", "status", "reason", "customer_id", "total", "currency", "created_at", "updated_at")
 
@@ -40,26 +40,16 @@ class Orders:
         self.collection = collection
 
     def page(self, *, status: str | None = None, limit: int = 50, after: str | None = None) -> OrderPage:
-        """One page of orders, newest first: ``where(status == S).order_by(created_at DESC)`` with a cursor (the
-        composite index ``status`` + ``created_at`` in terraform/firestore.tf); every status: ``created_at``
-        alone. ``after``: the last id of the page before."""
-        from google.cloud import firestore
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
-        limit = max(1, min(limit, MAX_PAGE))
-        collection = self.db.collection(self.collection)
-        query = collection.select(list(SUMMARY_FIELDS))
-        if status:
-            query = query.where(filter=FieldFilter("status", "==", status))
-        query = query.order_by("created_at", direction=firestore.Query.DESCENDING)
-        if after:
-            cursor = collection.document(after).get(["created_at"])
-            if not cursor.exists:
-                raise OrderNotFound(f"no order {after!r} to continue the listing after")
-            query = query.start_after(cursor)
-        found = [{"id": s.id, **s.to_dict()} for s in query.limit(limit + 1).stream()]
-        more = len(found) > limit
-        return OrderPage(orders=found[:limit], next_after=found[limit - 1]["id"] if more else None)
+        """One page of orders, newest first (the composite index ``status`` + ``created_at`` in
+        terraform/firestore.tf; every status: ``created_at`` alone). ``after``: the last id of the page before."""
+        try:
+            orders, next_after = newest_first_page(
+                self.db.collection(self.collection), fields=SUMMARY_FIELDS, by="created_at", status=status,
+                limit=limit, after=after,
+            )  # fmt: skip
+        except CursorNotFound:
+            raise OrderNotFound(f"no order {after!r} to continue the listing after") from None
+        return OrderPage(orders=orders, next_after=next_after)
 
     def get(self, order_id: str) -> dict[str, Any]:
         snapshot = self.db.collection(self.collection).document(order_id).get()

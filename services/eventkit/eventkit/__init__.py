@@ -5,7 +5,8 @@ The public surface, what services import (tests/unit/test_layering.py enforces i
 ``eventkit.errors``, ``eventkit.http_api`` (JSON APIs), ``eventkit.memory`` (in-memory stores for tests), and
 for the operator's tools ``eventkit.failures``, ``eventkit.failure_records`` and ``eventkit.replay`` (listing,
 replaying and discarding failure records: the console service and ``python -m dlq``), and ``eventkit.processed``
-(what the ledger keeps of each processed delivery: an order's hops, each subscription's recent deliveries).
+(what the ledger keeps of each processed delivery: an order's hops, each subscription's recent deliveries), and
+``eventkit.newest_first`` (one page of a listing, newest first, with a cursor: the console's lists and the records').
 Every other module is the runtime's own (docs/eventkit.md): ``service`` and ``consumer`` (the runtime),
 ``context`` (the handler API), ``delivery``, ``idempotency`` (the ledger), ``outbox``, ``publish``, ``failures``...
 """

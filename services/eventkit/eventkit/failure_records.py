@@ -18,9 +18,9 @@ from eventkit.failures import (
     STATUS_NEW,
     STATUS_REPLAYED,
 )
+from eventkit.newest_first import CursorNotFound, newest_first_page
 
 MIN_PREFIX = 6
-MAX_PAGE = 200
 # Fields a listing shows; a page of records does not fetch their payloads (up to 256 KiB each).
 SUMMARY_FIELDS = (
     "kind", "status", "subscription", "consumer", "delivery_attempt", "count", "event_type", "event_id", "reason",
@@ -82,25 +82,16 @@ class Records:
         return sorted(found, key=lambda r: _time(r.get("last_seen")), reverse=True)
 
     def page(self, *, status: str | None = None, limit: int = 50, after: str | None = None) -> Page:
-        """One page of records, most recent failure first (a Firestore query with a cursor: the composite index
-        ``status`` + ``last_seen`` in terraform/firestore.tf serves it). ``after``: the last id of the page before."""
-        from google.cloud import firestore
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
-        limit = max(1, min(limit, MAX_PAGE))
-        collection = self.db.collection(self.collection)
-        query = collection.select(list(SUMMARY_FIELDS))
-        if status:
-            query = query.where(filter=FieldFilter("status", "==", status))
-        query = query.order_by("last_seen", direction=firestore.Query.DESCENDING)
-        if after:
-            cursor = collection.document(after).get(["last_seen"])
-            if not cursor.exists:
-                raise RecordNotFound(f"no record {after!r} to continue the listing after")
-            query = query.start_after(cursor)
-        found = list(self._stream(query.limit(limit + 1)))
-        more = len(found) > limit
-        return Page(records=found[:limit], next_after=found[limit - 1]["id"] if more else None)
+        """One page of records, most recent failure first (the composite index ``status`` + ``last_seen`` in
+        terraform/firestore.tf serves it). ``after``: the last id of the page before."""
+        try:
+            records, next_after = newest_first_page(
+                self.db.collection(self.collection), fields=SUMMARY_FIELDS, by="last_seen", status=status,
+                limit=limit, after=after,
+            )  # fmt: skip
+        except CursorNotFound:
+            raise RecordNotFound(f"no record {after!r} to continue the listing after") from None
+        return Page(records=records, next_after=next_after)
 
     def waiting(self, subscriptions: Iterable[str]) -> Waiting:
         """Records still ``new``: counted by (subscription, kind) for the given subscription paths, and in all.
