@@ -23,6 +23,7 @@ def put_record(
     status: str = STATUS_NEW,
     last_seen: datetime | None = None,
     record_id: str | None = None,
+    event_type: str = "shop.test.v1",
 ) -> str:
     record_id = record_id or f"rec-{uuid.uuid4().hex[:16]}"
     now = last_seen or datetime.now(UTC)
@@ -37,10 +38,10 @@ def put_record(
             "subscription": subscription,
             "topic": topic,
             "message_id": f"m-{record_id}",
-            "attributes": attributes if attributes is not None else {"ce-id": record_id, "ce-type": "shop.test.v1"},
+            "attributes": attributes if attributes is not None else {"ce-id": record_id, "ce-type": event_type},
             "ordering_key": None,
             "event_id": record_id,
-            "event_type": "shop.test.v1",
+            "event_type": event_type,
             "delivery_attempt": 5,
             **payload_fields(payload),
             "replayable": True,
@@ -98,4 +99,25 @@ def readings_dead_letter(db: Any, project: str, device: str) -> str:
         attributes=attributes,
         subscription=f"projects/{project}/subscriptions/telemetry-analytics-telemetry",
         record_id=f"rec-{event.id}",
+    )
+
+
+def order_dead_letter(db: Any, project: str, order_id: str, *, last_seen: datetime | None = None) -> str:
+    """A dead letter of the notifications service: a real OrderConfirmed of ``order_id``, its attributes as eventkit
+    publishes them (the subject ``orders/<order_id>`` among them), that the mail never went out for."""
+    from eventkit.catalog import CATALOG
+    from eventkit.catalog.orders import ORDER_CONFIRMED
+    from eventkit.events import encode_for_pubsub, new_event
+
+    confirmed = {"order_id": order_id, "customer_id": "cust-7", "total": 2400, "currency": "EUR"}
+    event = new_event(CATALOG, ORDER_CONFIRMED, confirmed, source="//test/orders", subject=f"orders/{order_id}")
+    data, attributes = encode_for_pubsub(event)
+    return put_record(
+        db,
+        payload=data,
+        attributes=attributes,
+        subscription=f"projects/{project}/subscriptions/notifications-order-events",
+        record_id=f"rec-{event.id}",
+        event_type=ORDER_CONFIRMED,
+        last_seen=last_seen,
     )

@@ -1,6 +1,6 @@
 """The console's orders pages over plain HTTP on the local stack: a real order's page lists its path across the
-services in the order it happened, on one trace; the listing filters by status and pages newest first; an
-unknown order is a plain 404."""
+services in the order it happened, on one trace, and the failure records of its flow (and no other order's); the
+listing filters by status and pages newest first; an unknown order is a plain 404."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 import requests
+from console_support import SCRIPT_ATTRIBUTE, order_dead_letter
+from google.cloud import pubsub_v1
 from order_flow import CONFIRMED_FLOW, place_order, stock_mug, wait_for_flow
+from waiting import wait_for
 
 
 @pytest.fixture
@@ -51,6 +54,50 @@ def test_an_orders_page_shows_its_path_across_the_services_in_order(
     assert re.findall(r'<dd id="trace"><code>([0-9a-f]{32})</code></dd>', page.text) == [order["trace_id"]]
     assert "24.00 EUR" in page.text and "CONFIRMED" in page.text
     assert page.text.count('class="longest"') == 1
+
+
+def _put_order(db: Any, order_id: str) -> None:
+    now = datetime.now(UTC)
+    db.collection("orders").document(order_id).set(
+        {
+            "order_id": order_id, "status": "PENDING", "customer_id": "cust-7", "total": 2400, "currency": "EUR",
+            "items": [{"sku": "MUG-1", "quantity": 2, "unit_price": 1200}], "created_at": now, "updated_at": now,
+        }
+    )  # fmt: skip
+
+
+def test_an_orders_page_lists_the_failure_records_of_its_flow_and_no_other_orders(
+    console: str, db: Any, clean_stack: dict[str, Any]
+) -> None:
+    _put_order(db, "order-a")
+    _put_order(db, "order-b")
+    # A poison OrderPlaced of order A on the bus: every consumer of order-events files a permanent failure.
+    pubsub_v1.PublisherClient().publish(
+        clean_stack["topics"]["order-events"],
+        b"{not json",
+        **{
+            "ce-specversion": "1.0", "ce-id": "poison-a", "ce-type": "shop.order.placed.v1", "ce-source": "//tests",
+            "ce-subject": "orders/order-a", "content-type": "application/json",
+        },
+    ).result(timeout=10)  # fmt: skip
+    dead_letter = order_dead_letter(db, clean_stack["project"], "order-a")
+    db.collection("failures").document(dead_letter).update({"reason": SCRIPT_ATTRIBUTE})
+    inventory_failure = wait_for(
+        lambda: next((d.id for d in db.collection("failures").stream() if d.get("consumer") == "inventory"), None)
+    )
+
+    a = requests.get(f"{console}/orders/order-a", timeout=10)
+    b = requests.get(f"{console}/orders/order-b", timeout=10)
+
+    listed = re.findall(r'<tr data-record="([^"]+)">', a.text)
+    assert {inventory_failure, dead_letter} <= set(listed)
+    subjects = {db.collection("failures").document(i).get().get("attributes")["ce-subject"] for i in listed}
+    assert subjects == {"orders/order-a"}
+    assert f'<a href="/failures/{dead_letter}">' in a.text
+    assert SCRIPT_ATTRIBUTE not in a.text and "&lt;img src=x onerror=" in a.text
+    assert "No failures recorded for this order." not in a.text
+    assert b.status_code == 200 and "No failures recorded for this order." in b.text
+    assert "data-record=" not in b.text
 
 
 def test_the_overview_counts_the_deliveries_each_subscription_processed(

@@ -26,6 +26,7 @@ COMPOSITE_QUERIES = {
 SINGLE_FIELD_QUERIES = {
     "every order, newest first (console/order_records.py)": ("orders", "created_at"),
     "unsent entries from before the shard (eventkit/outbox.py)": ("outbox", "sent"),
+    "the failure records of one order's flow (eventkit/failure_records.py)": ("failures", "attributes.`ce-subject`"),
 }
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from console_support import put_record, replay_target
+from console_support import order_dead_letter, put_record, replay_target
 
 from eventkit.errors import RetryableError
 from eventkit.failure_records import NotNew, RecordNotFound, Records
@@ -77,6 +77,26 @@ def test_of_many_rival_claims_exactly_one_wins(db: Any) -> None:
 
     assert sorted(outcomes) == ["refused"] * 5 + ["won"]
     assert db.collection(FAILURES_COLLECTION).document(record_id).get().get("status") == "replayed"
+
+
+def test_the_records_of_one_subject_are_found_newest_first_and_no_others(db: Any, clean_stack: dict[str, Any]) -> None:
+    project = clean_stack["project"]
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    older, newer = (order_dead_letter(db, project, "ord-1", last_seen=start + timedelta(minutes=m)) for m in (1, 2))
+    db.collection(FAILURES_COLLECTION).document(older).update({"status": "replayed"})  # every status is found
+    order_dead_letter(db, project, "ord-10")  # another order, whose id starts the same
+    put_record(db, attributes={})  # a delivery that could not be read: no attributes
+    put_record(db, attributes={"ce-id": "x", "subject": "orders/ord-1"})  # not as eventkit publishes it
+    records = Records(db)
+
+    found = records.of_subject("orders/ord-1")
+
+    assert [r["id"] for r in found] == [newer, older]
+    assert [r["status"] for r in found] == ["new", "replayed"]
+    assert found[0]["event_type"] == "shop.order.confirmed.v1"
+    assert "payload" not in found[0]  # summaries, like a listing
+    assert len(records.of_subject("orders/ord-1", limit=1)) == 2  # one more than the limit: there are more
+    assert records.of_subject("orders/ord-2") == []
 
 
 def test_a_replay_once_is_refused_the_second_time_and_a_failed_publish_undoes_the_claim(

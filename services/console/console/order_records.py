@@ -2,7 +2,8 @@
 
 The ``orders`` collection is the orders service's (services/orders/orders/order_store.py writes it); the console
 only reads it, never through the orders service's code (services import eventkit, not each other). The hops come
-from the idempotency ledger through :mod:`eventkit.processed`.
+from the idempotency ledger through :mod:`eventkit.processed`, the failure records of the flow through
+:mod:`eventkit.failure_records`: both found by the subject every event of the order carries.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from eventkit.failure_records import Records
 from eventkit.newest_first import CursorNotFound, newest_first_page
 from eventkit.processed import Hop, hops_of
 
@@ -59,3 +61,8 @@ class Orders:
 
     def hops(self, order_id: str) -> list[Hop]:
         return hops_of(self.db, subject_of(order_id))
+
+    def failures(self, order_id: str, limit: int) -> list[dict[str, Any]]:
+        """Summaries of the failure records (dead letters, permanent failures) of the order's flow, most recent
+        first; at most ``limit`` + 1 (more than ``limit``: the list was cut)."""
+        return Records(self.db).of_subject(subject_of(order_id), limit)

@@ -1,8 +1,8 @@
 """The orders pages: recent orders by status, a page at a time, and one order with its path across the services.
 
 GET /orders?status=&after=      orders newest first (every status by default), 50 a page, ``Older`` / ``Newest``
-GET /orders/<id>                the order (items, total, status) and its hops: service, event, when, how long after
-                                the step before
+GET /orders/<id>                the order (items, total, status), its hops (service, event, when, how long after
+                                the step before) and the failure records of its flow, each linking to its page
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from console.page_error import PageError, only
 from console.pages import Response, render
 
 PAGE_SIZE = 50
+FAILURES_SHOWN = 50  # an order's flow has a few events on four subscriptions: more records than this is a storm
 ALL = "all"
 _ORDER_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # the orders API's own rule for an order id
 
@@ -61,6 +62,7 @@ class OrdersPages:
         except OrderNotFound:
             raise PageError(404, "Not found", f"There is no order {order_id}.") from None
         steps = order_path(order, self.orders.hops(order_id))
+        failures = self.orders.failures(order_id, FAILURES_SHOWN)
         return render(
             "order.html",
             page="orders",
@@ -68,6 +70,9 @@ class OrdersPages:
             steps=steps,
             traces=traces_of(steps),
             duration=duration,
+            failures=failures[:FAILURES_SHOWN],
+            failures_cut=len(failures) > FAILURES_SHOWN,
+            failures_shown=FAILURES_SHOWN,
         )
 
 

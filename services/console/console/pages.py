@@ -15,6 +15,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader
 
+from eventkit.failure_records import subscription_id
+
 HERE = Path(__file__).resolve().parent
 ASSETS = HERE / "assets"
 HTML = "text/html; charset=utf-8"
@@ -36,6 +38,7 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
     env.filters["when"] = when
     env.filters["money"] = money
+    env.filters["subscription_id"] = subscription_id
     return env
 
 

@@ -155,7 +155,7 @@ class Console:
             page="failures",
             status=status,
             statuses=(*STATUSES, "all"),
-            records=[{**r, "subscription_id": subscription_id(r.get("subscription"))} for r in page.records],
+            records=page.records,
             next_url=f"/failures?{urlencode({'status': status, 'after': page.next_after})}"
             if page.next_after
             else None,

@@ -169,6 +169,25 @@ class Records:
             {"status": STATUS_DISCARDED, "discarded_at": datetime.now(UTC)}
         )
 
+    def of_subject(self, subject: str, limit: int = 50) -> list[dict[str, Any]]:
+        """Summaries of the records whose message carried the CloudEvent ``subject`` (e.g. ``orders/<id>``: every
+        event of one order's flow), most recent failure first; at most ``limit`` + 1, so a caller can tell there
+        were more. One equality filter on a map subfield, which Firestore indexes by itself: no composite index.
+        Without an order in the query, a cut list is the first records by id, not the newest. Records of
+        deliveries that could not be read may hold no attributes: they are not found here."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+        from google.cloud.firestore_v1.field_path import FieldPath
+
+        # Binary-mode CloudEvents over Pub/Sub carry the subject as this attribute (eventkit.events.encode_for_pubsub).
+        subject_field = FieldPath("attributes", "ce-subject").to_api_repr()
+        query = (
+            self.db.collection(self.collection)
+            .where(filter=FieldFilter(subject_field, "==", subject))
+            .select(list(SUMMARY_FIELDS))
+            .limit(limit + 1)
+        )
+        return sorted(self._stream(query), key=lambda r: _time(r.get("last_seen")), reverse=True)
+
     @staticmethod
     def _stream(query: Any) -> Iterator[dict[str, Any]]:
         for snapshot in query.stream():
