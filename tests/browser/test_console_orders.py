@@ -1,12 +1,14 @@
 """The console's orders pages in a real browser (headless Debian chromium) on the local stack: an order placed
 through the orders API, once final, shows its hops in order — OrderPlaced, the outcomes, OrderConfirmed and the
-notification — and the listing links to it. Screenshots under .local/screenshots/."""
+notification — and the failure records of its flow, each linking to its page; the listing links to it.
+Screenshots under .local/screenshots/."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from console_support import order_dead_letter
 from order_flow import CONFIRMED_FLOW, place_order, stock_mug, wait_for_flow
 from selenium.webdriver.common.by import By
 
@@ -22,6 +24,7 @@ def test_an_orders_page_shows_its_hops_in_order(
     stock_mug(db)
     order_id = place_order(clean_stack)
     wait_for_flow(db, order_id, CONFIRMED_FLOW)
+    dead_letter = order_dead_letter(db, clean_stack["project"], order_id)  # a confirmation mail that never went out
 
     browser.get(f"{console}/orders")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Orders"
@@ -46,6 +49,14 @@ def test_an_orders_page_shows_its_hops_in_order(
     assert browser.find_element(By.ID, "status").text.startswith("CONFIRMED")
     assert browser.find_element(By.CSS_SELECTOR, "nav a[aria-current=page]").text == "Orders"
     screenshot("console-order")
+
+    (failure,) = browser.find_elements(By.CSS_SELECTOR, "#failures tr[data-record]")
+    assert failure.get_attribute("data-record") == dead_letter
+    assert "dead letter" in failure.text and "shop.order.confirmed.v1" in failure.text
+    browser.execute_script("arguments[0].scrollIntoView()", failure)
+    screenshot("console-order-failures")
+    failure.find_element(By.TAG_NAME, "a").click()
+    assert browser.find_element(By.TAG_NAME, "h1").text == f"Dead letter {dead_letter}"
 
 
 def test_an_unknown_order_says_so(browser: Any, console: str) -> None:
