@@ -8,6 +8,7 @@ GET /orders/<id>                the order (items, total, status), its hops (serv
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode
 
@@ -61,8 +62,10 @@ class OrdersPages:
             order = self.orders.get(order_id)
         except OrderNotFound:
             raise PageError(404, "Not found", f"There is no order {order_id}.") from None
-        steps = order_path(order, self.orders.hops(order_id))
-        failures = self.orders.failures(order_id, FAILURES_SHOWN)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the failure records beside the hops: one wait, not two
+            found = pool.submit(self.orders.failures, order_id, FAILURES_SHOWN)
+            steps = order_path(order, self.orders.hops(order_id))
+            failures = found.result()
         return render(
             "order.html",
             page="orders",
