@@ -84,7 +84,7 @@ def count_writes(orders: int, placed: list[datetime], project: str) -> Iterator[
             sums[(f"projects/{project}/subscriptions/{subscription}", window_of(at + timedelta(seconds=after)))] += 1
     for (path, window), count in sums.items():
         doc = {"subscription": path, "window": window, "count": count, "expires_at": window + RETENTION}
-        yield f"{COUNTS_COLLECTION}/{count_id(path, window)}", doc
+        yield f"{COUNTS_COLLECTION}/{count_id(path, window, 0)}", doc
 
 
 def failure_writes(count: int, subscriptions: list[str], project: str) -> Iterator[tuple[str, dict[str, Any]]]:
