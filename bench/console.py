@@ -8,7 +8,8 @@ Seeds, straight into Firestore (the emulator of a fresh local stack, unless ``--
   placed over the last hour, and for each what its flow leaves: six ledger entries and six delivery notes
   (inventory and payments take OrderPlaced, the saga both outcomes, inventory and notifications OrderConfirmed),
   and the delivery counts the runtime would have written for them (the overview's "processed, last hour");
-- ``--records`` failure records (dead letters of the topology's subscriptions, ~1 KB payloads, status ``new``).
+- ``--records`` failure records (dead letters of the topology's subscriptions, ~1 KB payloads, status ``new``),
+  then counted as waiting by ``python -m dlq recount``'s code (the overview reads those counters).
 
 Then asks each page ``--requests`` times, one request at a time, after 20 unmeasured: the overview, the orders
 (first page, a page deep in one status), one order with its path, the failures (first page, a page deep) and one
@@ -83,7 +84,7 @@ def count_writes(orders: int, placed: list[datetime], project: str) -> Iterator[
             sums[(f"projects/{project}/subscriptions/{subscription}", window_of(at + timedelta(seconds=after)))] += 1
     for (path, window), count in sums.items():
         doc = {"subscription": path, "window": window, "count": count, "expires_at": window + RETENTION}
-        yield f"{COUNTS_COLLECTION}/{count_id(path, window)}", doc
+        yield f"{COUNTS_COLLECTION}/{count_id(path, window, 0)}", doc
 
 
 def failure_writes(count: int, subscriptions: list[str], project: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -156,6 +157,7 @@ def main() -> int:
     import requests
     from google.cloud import firestore
 
+    from eventkit.failure_records import Records
     from stack.topology import load_topology
 
     topology = load_topology()
@@ -172,6 +174,7 @@ def main() -> int:
         if args.state_dir is None:  # a running stack's own counts stay as they are (reading them costs the same)
             written += write_all(db, count_writes(args.orders, placed, project))
         written += write_all(db, failure_writes(args.records, bus, project))
+        Records(db).recount()  # what waits, counted as `python -m dlq recount` counts records written by hand
         seeded_in = time.perf_counter() - began
         console = stack["services"]["console"]
         session = requests.Session()
@@ -194,6 +197,7 @@ def main() -> int:
         finally:
             if args.state_dir is not None:
                 delete_all(db, written)
+                Records(db).recount()
     print(machine_line(info))
     print(
         f"{args.orders} orders (with {len(FLOW) * args.orders} ledger entries and as many delivery notes) and "

@@ -1,4 +1,4 @@
-"""``python -m dlq list|show|replay|discard`` (``make dlq ARGS="list"``).
+"""``python -m dlq list|show|replay|discard|recount`` (``make dlq ARGS="list"``).
 
 Expected failures (no stack, unknown record, a record that cannot be replayed) print one ``dlq: error: ...``
 line and exit 1, without a traceback.
@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="local stack (default: %(default)s)")
     where.add_argument("--project", help="a Google Cloud project (Application Default Credentials; no emulators)")
-    commands = parser.add_subparsers(required=True, metavar="{list,show,replay,discard}")
+    commands = parser.add_subparsers(required=True, metavar="{list,show,replay,discard,recount}")
 
     listing = commands.add_parser("list", help="records, most recent failure first")
     listing.add_argument("--subscription", help="only this subscription (id or full path)")
@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     discard = commands.add_parser("discard", help="mark a record as dealt with, without replaying it")
     discard.add_argument("id", help="record id, or a unique prefix of it")
     discard.set_defaults(command=_discard)
+
+    recount = commands.add_parser(
+        "recount", help="count the records waiting (status new) and set the console's counters to match"
+    )
+    recount.set_defaults(command=_recount)
     return parser
 
 
@@ -127,6 +132,17 @@ def _discard(args: argparse.Namespace, target: Target, records: Records) -> int:
     except NotNew as exc:
         raise ReplayError(f"{exc}; not discarded") from None
     print(f"discarded {record['id']}")
+    return 0
+
+
+def _recount(args: argparse.Namespace, target: Target, records: Records) -> int:
+    counts = records.recount()
+    rows = sorted(
+        [(subscription or "").rsplit("/", 1)[-1] or "-", kind, str(n)] for (subscription, kind), n in counts.items()
+    )
+    if rows:
+        print(_table(["subscription", "kind", "waiting"], rows))
+    print(f"counters set: {sum(counts.values())} records waiting")
     return 0
 
 

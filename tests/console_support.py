@@ -1,4 +1,5 @@
-"""Failure records as the recorder writes them, put straight into Firestore for the console's tests, and a topic
+"""Failure records as the recorder writes them (counted as waiting, as it counts them), put straight into Firestore
+for the console's tests, and a topic
 with a pull subscription that counts what a replay publishes."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eventkit.failures import FAILURES_COLLECTION, KIND_DEAD_LETTER, STATUS_NEW, payload_fields
+from eventkit.waiting_counts import count_write
 
 SCRIPT_PAYLOAD = b'<script>window.__pwned = "payload"</script>'
 SCRIPT_ATTRIBUTE = "<img src=x onerror=\"window.__pwned = 'attribute'\">"
@@ -27,29 +29,31 @@ def put_record(
 ) -> str:
     record_id = record_id or f"rec-{uuid.uuid4().hex[:16]}"
     now = last_seen or datetime.now(UTC)
-    db.collection(FAILURES_COLLECTION).document(record_id).set(
-        {
-            "kind": KIND_DEAD_LETTER,
-            "status": status,
-            "consumer": None,
-            "reason": "max_delivery_attempts",
-            "error": "Pub/Sub gave up after 5 deliveries",
-            "transport": "pubsub_push",
-            "subscription": subscription,
-            "topic": topic,
-            "message_id": f"m-{record_id}",
-            "attributes": attributes if attributes is not None else {"ce-id": record_id, "ce-type": event_type},
-            "ordering_key": None,
-            "event_id": record_id,
-            "event_type": event_type,
-            "delivery_attempt": 5,
-            **payload_fields(payload),
-            "replayable": True,
-            "count": 1,
-            "first_seen": now,
-            "last_seen": now,
-        }
-    )
+    record = {
+        "kind": KIND_DEAD_LETTER,
+        "status": status,
+        "consumer": None,
+        "reason": "max_delivery_attempts",
+        "error": "Pub/Sub gave up after 5 deliveries",
+        "transport": "pubsub_push",
+        "subscription": subscription,
+        "topic": topic,
+        "message_id": f"m-{record_id}",
+        "attributes": attributes if attributes is not None else {"ce-id": record_id, "ce-type": event_type},
+        "ordering_key": None,
+        "event_id": record_id,
+        "event_type": event_type,
+        "delivery_attempt": 5,
+        **payload_fields(payload),
+        "replayable": True,
+        "count": 1,
+        "first_seen": now,
+        "last_seen": now,
+    }
+    batch = db.batch()
+    batch.set(db.collection(FAILURES_COLLECTION).document(record_id), record)
+    count_write(batch, db, None, record)
+    batch.commit()
     return record_id
 
 
@@ -102,7 +106,9 @@ def readings_dead_letter(db: Any, project: str, device: str) -> str:
     )
 
 
-def order_dead_letter(db: Any, project: str, order_id: str, *, last_seen: datetime | None = None) -> str:
+def order_dead_letter(
+    db: Any, project: str, order_id: str, *, status: str = STATUS_NEW, last_seen: datetime | None = None
+) -> str:
     """A dead letter of the notifications service: a real OrderConfirmed of ``order_id``, its attributes as eventkit
     publishes them (the subject ``orders/<order_id>`` among them), that the mail never went out for."""
     from eventkit.catalog import CATALOG
@@ -119,5 +125,6 @@ def order_dead_letter(db: Any, project: str, order_id: str, *, last_seen: dateti
         subscription=f"projects/{project}/subscriptions/notifications-order-events",
         record_id=f"rec-{event.id}",
         event_type=ORDER_CONFIRMED,
+        status=status,
         last_seen=last_seen,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,24 @@ def test_order_is_priced_from_the_catalog_and_written_with_its_event(api: str, d
     # published right after the commit; marked sent in a batch a few milliseconds later (eventkit/sent_marks.py)
     [placed] = wait_for(lambda: [e for e in _placed_events(db) if e["sent"]], 5, "the OrderPlaced entry marked sent")
     assert placed["message_id"]
+
+
+def test_an_order_names_the_trace_of_its_flow_the_callers_or_one_started_for_it(api: str, db: Any) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    traced = requests.post(
+        f"{api}/orders", json=ORDER, headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}, timeout=30
+    )
+    untraced = requests.post(f"{api}/orders", json=ORDER, timeout=30)
+
+    assert traced.json()["trace_id"] == trace_id, traced.text
+    started = untraced.json()["trace_id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", started) and started != trace_id
+    for answer in (traced, untraced):
+        shown = requests.get(f"{api}/orders/{answer.json()['order_id']}", timeout=10).json()
+        assert shown["trace_id"] == answer.json()["trace_id"]
+    assert sorted(e["attributes"]["ce-traceparent"].split("-")[1] for e in _placed_events(db)) == sorted(
+        [trace_id, started]
+    )
 
 
 def test_same_idempotency_key_and_body_returns_the_same_order_without_a_second_event(api: str, db: Any) -> None:

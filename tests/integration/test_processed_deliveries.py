@@ -1,7 +1,7 @@
 """What the runtime notes of each processed delivery, against the Firestore emulator, through a real consumer's
 entry point: the note under the event's subject is written once (with the ledger entry, or after a leased side
 effect), a duplicate adds none; an order's hops come back in the order they completed; deliveries are counted per
-subscription and window, and read back from a window on."""
+subscription and window (each instance on its own shard), and read back from a window on."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from werkzeug.wrappers import Request
 
 from eventkit import Consumer, DomainEvent, HandlerContext
 from eventkit.catalog import CATALOG, ORDER_CONFIRMED, ORDER_PLACED
-from eventkit.delivery_counts import COUNTS_COLLECTION, count_id
+from eventkit.delivery_counts import COUNTS_COLLECTION, DeliveryCounts, count_id
 from eventkit.delivery_note import window_of
 from eventkit.events import encode_for_pubsub, new_event
 from eventkit.processed import hops_of, processed_since
@@ -121,7 +121,7 @@ def test_deliveries_are_counted_per_subscription_and_read_from_a_window_on(
         _push(inventory, _event(ORDER_PLACED, {**ORDER, "order_id": f"o-{i}"}), "inventory-order-events")
     _push(inventory, _event(ORDER_PLACED, {**ORDER, "order_id": "o-0"}), "inventory-order-events")  # a new event
     old = window_of(datetime.now(UTC) - timedelta(hours=3))
-    db.collection(COUNTS_COLLECTION).document(count_id(SUB + "payments-order-events", old)).set(
+    db.collection(COUNTS_COLLECTION).document(count_id(SUB + "payments-order-events", old, 0)).set(
         {"subscription": SUB + "payments-order-events", "window": old, "count": 40}
     )
 
@@ -132,3 +132,20 @@ def test_deliveries_are_counted_per_subscription_and_read_from_a_window_on(
 
     assert counts == {SUB + "inventory-order-events": 4, SUB + "payments-order-events": 0}
     assert since_old == {SUB + "payments-order-events": 40}
+
+
+def test_each_instance_counts_on_its_own_shard_and_the_reading_adds_them_up(
+    db: Any, clean_stack: dict[str, Any]
+) -> None:
+    path = SUB + "inventory-order-events"
+    instances = [DeliveryCounts(db, shard=shard) for shard in (3, 11)]
+    for instance, deliveries in zip(instances, (5, 2), strict=True):
+        for _ in range(deliveries):
+            instance.add(path)
+        assert instance.flush() == deliveries
+
+    counters = {snapshot.id: snapshot.get("window") for snapshot in db.collection(COUNTS_COLLECTION).stream()}
+    shards = {int(doc_id.rsplit("#", 1)[1]): doc_id for doc_id in counters}
+    assert sorted(shards) == [3, 11]
+    assert all(doc_id == count_id(path, counters[doc_id], shard) for shard, doc_id in shards.items())
+    assert processed_since(db, [path], datetime.now(UTC) - timedelta(hours=1)) == {path: 7}

@@ -27,6 +27,7 @@ from reliability_support import (
 from eventkit import Consumer, DomainEvent, HandlerContext
 from eventkit.catalog import CATALOG, ORDER_PLACED
 from eventkit.events import encode_for_pubsub, new_event
+from eventkit.failure_records import Records
 from eventkit.failures import FAILURES_COLLECTION
 
 MAX_ATTEMPTS = 5
@@ -147,6 +148,25 @@ def _dead_letters(db: Any, project: str, topic: str, name: str, count: int) -> A
             }
         )
     return records
+
+
+def test_recount_counts_records_written_before_the_counters_and_discard_keeps_them(
+    stack_runner: Any, clean_stack: dict[str, Any], db: Any
+) -> None:
+    project, name = clean_stack["project"], unique("recount")
+    path = f"projects/{project}/subscriptions/{name}-sub"
+    _dead_letters(db, project, create_topic(project, name), name, 3)  # as a release without the counters wrote them
+    records = Records(db)
+    assert records.waiting([path]).total == 0
+
+    result = run_dlq(stack_runner.state_dir, "recount")
+
+    assert result.returncode == 0, result.stderr
+    assert [f"{name}-sub", "dead_letter", "3"] in [line.split() for line in result.stdout.splitlines()]
+    assert "counters set: 3 records waiting" in result.stdout
+    assert records.waiting([path]).by_subscription[(path, "dead_letter")] == 3
+    assert run_dlq(stack_runner.state_dir, "discard", f"rec-0-{name}").returncode == 0
+    assert records.waiting([path]).by_subscription[(path, "dead_letter")] == 2
 
 
 def test_discarded_record_is_not_replayed_by_replay_all(

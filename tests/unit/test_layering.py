@@ -30,6 +30,7 @@ PUBLIC_MODULES = {
     "eventkit.newest_first",
     "eventkit.processed",
     "eventkit.replay",
+    "eventkit.waiting_counts",
 }
 
 

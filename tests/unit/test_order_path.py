@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from console.order_path import PLACED, duration, order_path, traces_of
-from eventkit.delivery_counts import windows_since
 from eventkit.delivery_note import window_of
 from eventkit.processed import Hop
 
@@ -54,16 +53,6 @@ def test_windows_are_ten_minutes_in_utc() -> None:
     assert window_of(datetime(2026, 12, 6, 10, 0, tzinfo=UTC)) == datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
     local = datetime(2026, 12, 6, 11, 7, tzinfo=UTC).astimezone(ZoneInfo("Asia/Kolkata"))
     assert window_of(local) == datetime(2026, 12, 6, 11, 0, tzinfo=UTC)
-
-
-def test_the_windows_since_a_time_run_to_nows() -> None:
-    now = datetime(2026, 12, 6, 10, 5, tzinfo=UTC)
-    windows = windows_since(now - timedelta(hours=1), now)
-
-    assert windows[0] == datetime(2026, 12, 6, 9, 0, tzinfo=UTC) and windows[-1] == datetime(
-        2026, 12, 6, 10, 0, tzinfo=UTC
-    )
-    assert len(windows) == 7
 
 
 def test_waits_read_as_milliseconds_seconds_minutes_and_hours() -> None:

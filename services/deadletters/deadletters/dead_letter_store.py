@@ -7,6 +7,8 @@ The record lives beside the consumers' own permanent-failure records (eventkit.f
 - a record that already lists this dead-letter message id: a redelivery to the recorder, change nothing;
 - a record for the same event but another dead-letter message: the event was dead-lettered again (e.g. a
   replay failed once more): count it and set the status back to ``new``.
+
+Each write counts the record as waiting in the same transaction (eventkit.waiting_counts), from the status read.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from deadletters.dead_letter import KEPT_MESSAGE_IDS, DeadLetter
 from eventkit.failures import FAILURES_COLLECTION, STATUS_NEW
+from eventkit.waiting_counts import count_write
 
 log = logging.getLogger("deadletters.store")
 
@@ -35,23 +38,25 @@ def record(db: Any, dead_letter: DeadLetter, topic: str | None) -> str:
         snapshot = ref.get(transaction=transaction)
         now = datetime.now(UTC)
         if not snapshot.exists:
-            transaction.set(ref, dead_letter.to_document(now, topic))
+            document = dead_letter.to_document(now, topic)
+            transaction.set(ref, document)
+            count_write(transaction, db, None, document)
             return RECORDED
-        seen = list(snapshot.get("message_ids") or [])
+        before = snapshot.to_dict()
+        seen = list(before.get("message_ids") or [])
         if message_id in seen:
             return DUPLICATE
-        transaction.update(
-            ref,
-            {
-                "count": int(snapshot.get("count") or 0) + 1,
-                "status": STATUS_NEW,
-                "last_seen": now,
-                "message_id": message_id,
-                "message_ids": [*seen, message_id][-KEPT_MESSAGE_IDS:],
-                "delivery_attempt": dead_letter.delivery_count,
-                "error": dead_letter.error(),
-            },
-        )
+        update = {
+            "count": int(before.get("count") or 0) + 1,
+            "status": STATUS_NEW,
+            "last_seen": now,
+            "message_id": message_id,
+            "message_ids": [*seen, message_id][-KEPT_MESSAGE_IDS:],
+            "delivery_attempt": dead_letter.delivery_count,
+            "error": dead_letter.error(),
+        }
+        transaction.update(ref, update)
+        count_write(transaction, db, before, {**before, **update})
         return DEAD_LETTERED_AGAIN
 
     return write(db.transaction())

@@ -1,12 +1,15 @@
 """Deliveries processed, counted per subscription and ten-minute window: what the console's overview shows.
 
-    delivery_counts/{subscription id}@{window start, ISO}
+    delivery_counts/{subscription id}@{window start, ISO}#{shard}
         subscription (full path), window, count, expires_at (TTL: terraform/firestore.tf)
 
 Each instance adds up its own processed deliveries in memory and writes the sums as increments, in one batch, when
 the last request in flight leaves (service.py) or, under constant load, once :data:`FLUSH_EVERY` has passed — on
-Cloud Run, CPU is allocated during requests, so nothing waits for a later one. Reading is by document id: the
-overview gets every subscription's last hour in one round trip, however many deliveries there were.
+Cloud Run, CPU is allocated during requests, so nothing waits for a later one. Each instance writes to one of
+:data:`SHARDS` documents per subscription and window, chosen when it starts: the instances of a busy consumer
+spread their increments instead of all meeting on one document (Firestore sustains about one write a second per
+document). Reading is one query from a window on (:func:`eventkit.processed.processed_since`): the overview gets
+every subscription's last hour in one round trip, however many deliveries there were.
 
 What it costs and what it may miss: one batched write per instance per flush (one per request when requests come
 one at a time, and then before that request's answer), never a write in a delivery's transaction, so it adds no
@@ -16,13 +19,14 @@ contention to it. The counts a process holds when it is killed are lost: the fig
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from eventkit.delivery_note import WINDOW, window_of
+from eventkit.delivery_note import window_of
 
 log = logging.getLogger(__name__)
 
@@ -33,23 +37,20 @@ FLUSH_EVERY = 1.0  # seconds: the longest a count waits while requests keep arri
 FLUSH_TIMEOUT = 2.0
 RETRY_AFTER = 5.0  # seconds without a flush after one failed: requests are not held by an outage one by one
 RETENTION = timedelta(days=2)
+SHARDS = 16  # counter documents per subscription and window; ~20 instances of one consumer write ~1 a second to each
 
 
-def count_id(subscription: str, window: datetime) -> str:
-    """``sub@2026-12-06T09:10:00+00:00`` (the subscription's id, not its path: ids are unique in a project)."""
-    return f"{subscription.rsplit('/', 1)[-1]}@{window.isoformat()}"
-
-
-def windows_since(since: datetime, now: datetime) -> list[datetime]:
-    """Every window from ``since``'s to ``now``'s."""
-    first, last = window_of(since), window_of(now)
-    return [first + WINDOW * n for n in range(int((last - first) / WINDOW) + 1)]
+def count_id(subscription: str, window: datetime, shard: int) -> str:
+    """``sub@2026-12-06T09:10:00+00:00#3`` (the subscription's id, not its path: ids are unique in a project)."""
+    return f"{subscription.rsplit('/', 1)[-1]}@{window.isoformat()}#{shard}"
 
 
 class DeliveryCounts:
-    def __init__(self, db: Any | None) -> None:
-        """``db`` None: counted, never written (a service on in-memory stores)."""
+    def __init__(self, db: Any | None, shard: int | None = None) -> None:
+        """``db`` None: counted, never written (a service on in-memory stores). ``shard``: this instance's counter
+        documents (default: one of :data:`SHARDS` at random)."""
         self._db = db
+        self._shard = random.randrange(SHARDS) if shard is None else shard
         self._pending: Counter[tuple[str, datetime]] = Counter()
         self._since = 0.0  # when the oldest pending count was added (monotonic)
         self._quiet_until = 0.0  # no flush before this (monotonic), after a failed one
@@ -81,7 +82,7 @@ class DeliveryCounts:
         batch = self._db.batch()
         for (subscription, window), count in pending.items():
             batch.set(
-                self._db.collection(COUNTS_COLLECTION).document(count_id(subscription, window)),
+                self._db.collection(COUNTS_COLLECTION).document(count_id(subscription, window, self._shard)),
                 {
                     "subscription": subscription,
                     "window": window,

@@ -5,16 +5,17 @@ this module and :mod:`eventkit.replay`, so there is one way to list, page, claim
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from eventkit import waiting_counts
 from eventkit.failures import (
     FAILURES_COLLECTION,
     KIND_DEAD_LETTER,
     KIND_PERMANENT_FAILURE,
-    STATUS_DISCARDED,
     STATUS_NEW,
     STATUS_REPLAYED,
 )
@@ -94,24 +95,28 @@ class Records:
         return Page(records=records, next_after=next_after)
 
     def waiting(self, subscriptions: Iterable[str]) -> Waiting:
-        """Records still ``new``: counted by (subscription, kind) for the given subscription paths, and in all.
+        """Records still ``new``: per (subscription, kind) for the given subscription paths, and in all.
 
-        Count aggregations, run side by side: Firestore counts in its indexes and returns one number per query,
-        so the overview's cost does not grow with the records waiting (equality filters only: no composite index).
+        Read from the counters every status change keeps (:mod:`eventkit.waiting_counts`): a few small documents,
+        whatever the number of records (the Firestore emulator answers a count by reading the whole database).
         """
-        from concurrent.futures import ThreadPoolExecutor
+        counts = waiting_counts.read(self.db)
+        keys = [(path, kind) for path in subscriptions for kind in (KIND_PERMANENT_FAILURE, KIND_DEAD_LETTER)]
+        return Waiting(total=sum(counts.values()), by_subscription={key: counts.get(key, 0) for key in keys})
 
+    def recount(self) -> dict[waiting_counts.Key, int]:
+        """Count the records still ``new`` themselves and set the counters to match (``python -m dlq recount``):
+        after an upgrade from a release without them, or a record changed by hand. Records that change while it
+        runs may be miscounted: run it again when they are quiet."""
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         new = self.db.collection(self.collection).where(filter=FieldFilter("status", "==", STATUS_NEW))
-        keys = [(path, kind) for path in subscriptions for kind in (KIND_PERMANENT_FAILURE, KIND_DEAD_LETTER)]
-        queries = [
-            new.where(filter=FieldFilter("subscription", "==", path)).where(filter=FieldFilter("kind", "==", kind))
-            for path, kind in keys
-        ]
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            counts = list(pool.map(_count, [new, *queries]))
-        return Waiting(total=counts[0], by_subscription=dict(zip(keys, counts[1:], strict=True)))
+        counts: Counter[waiting_counts.Key] = Counter()
+        for snapshot in new.select(["subscription", "kind"]).stream():
+            record = snapshot.to_dict()
+            counts[(record.get("subscription"), str(record.get("kind")))] += 1
+        waiting_counts.set_all(self.db, counts)
+        return dict(counts)
 
     def get(self, record_id: str, *, prefix: bool = True) -> dict[str, Any]:
         """A record by its id, or (``prefix``: the CLI) by a unique prefix of at least MIN_PREFIX characters, as
@@ -132,42 +137,49 @@ class Records:
     def claim(self, record_id: str, status: str) -> None:
         """Move a ``new`` record to ``status`` in one transaction, or raise :class:`NotNew`: of two operators (or
         two clicks) acting on one record at once, exactly one goes on."""
-        from eventkit.transactions import run_read_write
-
-        ref = self.db.collection(self.collection).document(record_id)
         at = "replay_claimed_at" if status == STATUS_REPLAYED else "discarded_at"
 
-        def body(transaction: Any, snapshots: list[Any]) -> None:
-            (snapshot,) = snapshots
-            if not snapshot.exists:
-                raise RecordNotFound(f"no record {record_id!r}")
-            current = snapshot.get("status")
+        def change(record: dict[str, Any]) -> dict[str, Any]:
+            current = record.get("status")
             if current != STATUS_NEW:
                 raise NotNew(f"record {record_id} is {current} already")
-            transaction.update(ref, {"status": status, at: datetime.now(UTC)})
+            return {"status": status, at: datetime.now(UTC)}
 
-        run_read_write(self.db, [ref], body, f"claim failure record {record_id}")
+        self._change(record_id, change, f"claim failure record {record_id}")
 
     def release(self, record_id: str) -> None:
         """Undo :meth:`claim` (the replay could not be sent): the record is ``new`` again."""
-        self.db.collection(self.collection).document(record_id).update({"status": STATUS_NEW})
+        self._change(record_id, lambda _: {"status": STATUS_NEW}, f"release failure record {record_id}")
 
     def mark_replayed(self, record_id: str, message_id: str) -> None:
         from google.cloud import firestore
 
-        self.db.collection(self.collection).document(record_id).update(
-            {
+        def change(_: dict[str, Any]) -> dict[str, Any]:
+            return {
                 "status": STATUS_REPLAYED,
                 "replayed_at": datetime.now(UTC),
                 "replays": firestore.Increment(1),
                 "replay_message_ids": firestore.ArrayUnion([message_id]),
             }
-        )
 
-    def mark_discarded(self, record_id: str) -> None:
-        self.db.collection(self.collection).document(record_id).update(
-            {"status": STATUS_DISCARDED, "discarded_at": datetime.now(UTC)}
-        )
+        self._change(record_id, change, f"mark failure record {record_id} replayed")
+
+    def _change(self, record_id: str, change: Callable[[dict[str, Any]], dict[str, Any]], what: str) -> None:
+        """Update a record with ``change(record)`` in a transaction, and its waiting counter with it."""
+        from eventkit.transactions import run_read_write
+
+        ref = self.db.collection(self.collection).document(record_id)
+
+        def body(transaction: Any, snapshots: list[Any]) -> None:
+            (snapshot,) = snapshots
+            if not snapshot.exists:
+                raise RecordNotFound(f"no record {record_id!r}")
+            record = snapshot.to_dict()
+            update = change(record)
+            transaction.update(ref, update)
+            waiting_counts.count_write(transaction, self.db, record, {**record, **update})
+
+        run_read_write(self.db, [ref], body, what)
 
     def of_subject(self, subject: str, limit: int = 50) -> list[dict[str, Any]]:
         """Summaries of the records whose message carried the CloudEvent ``subject`` (e.g. ``orders/<id>``: every
@@ -192,11 +204,6 @@ class Records:
     def _stream(query: Any) -> Iterator[dict[str, Any]]:
         for snapshot in query.stream():
             yield {"id": snapshot.id, **snapshot.to_dict()}
-
-
-def _count(query: Any) -> int:
-    (result,) = query.count().get()
-    return int(result[0].value)
 
 
 def _kept(record: dict[str, Any], filters: Filters) -> bool:

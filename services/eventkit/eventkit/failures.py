@@ -161,25 +161,38 @@ class FailureRecorder:
         self.collection = collection
 
     def record(self, failure: FailedDelivery) -> str:
-        from google.cloud import firestore
+        """Write the record, or count one more delivery of the same poison message on it (``new`` again)."""
+        from eventkit import waiting_counts
+        from eventkit.transactions import run_read_write
 
-        now = datetime.now(UTC)
         ref = self.client.collection(self.collection).document(failure.record_id)
-        document = failure.to_document(now)
-        document["count"] = firestore.Increment(1)
-        # first_seen is written once; two racing first deliveries would both write "now" — harmless.
-        if not ref.get(["first_seen"]).exists:
-            document["first_seen"] = now
-        ref.set(document, merge=True)
+
+        def body(transaction: Any, snapshots: list[Any]) -> None:
+            (snapshot,) = snapshots
+            now = datetime.now(UTC)
+            before = snapshot.to_dict() if snapshot.exists else None
+            document = failure.to_document(now)
+            if before is None:
+                transaction.set(ref, {**document, "count": 1, "first_seen": now})
+            else:  # first_seen stays
+                transaction.set(ref, {**document, "count": int(before.get("count") or 0) + 1}, merge=True)
+            waiting_counts.count_write(transaction, self.client, before, document)
+
+        run_read_write(self.client, [ref], body, f"record failure {failure.record_id}")
         return failure.record_id
 
     def record_in(self, transaction: Any, failure: FailedDelivery) -> str:
         """Record a failure inside the caller's transaction (it commits with the caller's other writes).
 
         Used when part of a delivery succeeds and part fails permanently; the ledger entry of that transaction
-        guarantees this runs once, so the record is written whole rather than counted up.
+        guarantees this runs once, and the record's id names this delivery's message, so the record is new: it is
+        written whole and counted as waiting without reading it (a transaction cannot read after its writes).
         """
+        from eventkit import waiting_counts
+
         now = datetime.now(UTC)
         ref = self.client.collection(self.collection).document(failure.record_id)
-        transaction.set(ref, {**failure.to_document(now), "count": 1, "first_seen": now})
+        document = failure.to_document(now)
+        transaction.set(ref, {**document, "count": 1, "first_seen": now})
+        waiting_counts.count_write(transaction, self.client, None, document)
         return failure.record_id

@@ -102,6 +102,7 @@ class OrdersApi:
             "status": order["status"],
             "total": order["total"],
             "currency": order["currency"],
+            "trace_id": order.get("trace_id"),
         }
         headers = {"Location": f"/orders/{order['order_id']}"}
         if placed.replayed:
@@ -153,5 +154,6 @@ def _public(order: dict[str, Any]) -> dict[str, Any]:
         "payment": order.get("payment"),
         "created_at": iso(order.get("created_at")),
         "updated_at": iso(order.get("updated_at")),
+        "trace_id": order.get("trace_id"),
         "timeline": [{**entry, "at": iso(entry.get("at"))} for entry in timeline],
     }
