@@ -90,20 +90,13 @@ def readings_dead_letter(db: Any, project: str, device: str) -> str:
     analytics; the console replays it to the topic of its subscription, ``telemetry``."""
     from eventkit.catalog import CATALOG
     from eventkit.catalog.telemetry import TELEMETRY_READINGS
-    from eventkit.events import encode_for_pubsub, new_event
+    from eventkit.events import new_event
 
     reading = {"reading_id": "r1", "ts": datetime.now(UTC).isoformat(), "metrics": {"temperature": 21.5}}
     event = new_event(
         CATALOG, TELEMETRY_READINGS, {"device_id": device, "readings": [reading]}, source="//test/devices"
     )
-    data, attributes = encode_for_pubsub(event)
-    return put_record(
-        db,
-        payload=data,
-        attributes=attributes,
-        subscription=f"projects/{project}/subscriptions/telemetry-analytics-telemetry",
-        record_id=f"rec-{event.id}",
-    )
+    return _event_dead_letter(db, event, f"projects/{project}/subscriptions/telemetry-analytics-telemetry")
 
 
 def order_dead_letter(
@@ -113,18 +106,21 @@ def order_dead_letter(
     publishes them (the subject ``orders/<order_id>`` among them), that the mail never went out for."""
     from eventkit.catalog import CATALOG
     from eventkit.catalog.orders import ORDER_CONFIRMED
-    from eventkit.events import encode_for_pubsub, new_event
+    from eventkit.events import new_event
 
     confirmed = {"order_id": order_id, "customer_id": "cust-7", "total": 2400, "currency": "EUR"}
     event = new_event(CATALOG, ORDER_CONFIRMED, confirmed, source="//test/orders", subject=f"orders/{order_id}")
+    return _event_dead_letter(
+        db, event, f"projects/{project}/subscriptions/notifications-order-events", event_type=ORDER_CONFIRMED,
+        status=status, last_seen=last_seen,
+    )  # fmt: skip
+
+
+def _event_dead_letter(db: Any, event: Any, subscription: str, **fields: Any) -> str:
+    """``event`` as a dead letter of ``subscription``: its data and attributes as eventkit publishes them."""
+    from eventkit.events import encode_for_pubsub
+
     data, attributes = encode_for_pubsub(event)
     return put_record(
-        db,
-        payload=data,
-        attributes=attributes,
-        subscription=f"projects/{project}/subscriptions/notifications-order-events",
-        record_id=f"rec-{event.id}",
-        event_type=ORDER_CONFIRMED,
-        status=status,
-        last_seen=last_seen,
+        db, payload=data, attributes=attributes, subscription=subscription, record_id=f"rec-{event.id}", **fields
     )

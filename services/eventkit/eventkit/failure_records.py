@@ -111,10 +111,10 @@ class Records:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         new = self.db.collection(self.collection).where(filter=FieldFilter("status", "==", STATUS_NEW))
-        counts: Counter[waiting_counts.Key] = Counter()
-        for snapshot in new.select(["subscription", "kind"]).stream():
-            record = snapshot.to_dict()
-            counts[(record.get("subscription"), str(record.get("kind")))] += 1
+        keys = (
+            waiting_counts.waiting_key(s.to_dict()) for s in new.select(["status", "subscription", "kind"]).stream()
+        )
+        counts = Counter(key for key in keys if key is not None)
         waiting_counts.set_all(self.db, counts)
         return dict(counts)
 

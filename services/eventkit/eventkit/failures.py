@@ -162,7 +162,7 @@ class FailureRecorder:
 
     def record(self, failure: FailedDelivery) -> str:
         """Write the record, or count one more delivery of the same poison message on it (``new`` again)."""
-        from eventkit import waiting_counts
+        from eventkit import waiting_counts  # here, not at the top: it imports this module's statuses
         from eventkit.transactions import run_read_write
 
         ref = self.client.collection(self.collection).document(failure.record_id)

@@ -39,8 +39,8 @@ def count_write(writer: Any, db: Any, before: Mapping[str, Any] | None, after: M
     (at least its ``subscription``, ``kind`` and ``status``). A record that stays ``new`` under the same
     subscription and kind writes no counter at all.
     """
-    was = _waiting_key(before)
-    now = _waiting_key(after)
+    was = waiting_key(before)
+    now = waiting_key(after)
     if was == now:
         return
     if was is not None:
@@ -79,7 +79,8 @@ def set_all(db: Any, counts: Mapping[Key, int]) -> None:
         batch.commit()
 
 
-def _waiting_key(record: Mapping[str, Any] | None) -> Key | None:
+def waiting_key(record: Mapping[str, Any] | None) -> Key | None:
+    """The counter a record counts on, or None if it is not waiting (no record, or a status other than ``new``)."""
     if record is None or record.get("status") != STATUS_NEW:
         return None
     return record.get("subscription"), str(record.get("kind"))
