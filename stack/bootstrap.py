@@ -94,6 +94,7 @@ def create_subscriptions(
                 maximum_backoff=Duration(seconds=sub.retry_maximum_backoff_seconds),
             ),
             message_retention_duration=Duration(seconds=sub.message_retention_seconds),
+            enable_message_ordering=sub.enable_message_ordering,
         )
         with _already_there():
             subscriber.create_subscription(request=request, timeout=CALL_TIMEOUT_SECONDS)

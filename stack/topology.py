@@ -12,6 +12,8 @@ Rules checked here (beyond types and Pub/Sub's value ranges):
 - ``ack_deadline_seconds`` >= the pushed-to service's ``request_timeout_seconds`` (else Pub/Sub redelivers a
   message while the first delivery is still being handled);
 - ``max_delivery_attempts`` in 5..100 (Pub/Sub's range);
+- ``enable_message_ordering`` (optional, default false) is true or false: Pub/Sub then pushes the messages of one
+  ordering key one at a time, in the order they were published;
 - bucket roles ``uploads`` and ``renditions`` are present;
 - a service's ``instances`` (optional, default 1) is in 1..MAX_INSTANCES. Only the local stack and compose read
   it (``make up INSTANCES=...`` / ``--instances`` override it); Terraform leaves Cloud Run's instance counts to its
@@ -98,6 +100,7 @@ class Subscription:
     retry_minimum_backoff_seconds: int
     retry_maximum_backoff_seconds: int
     message_retention_seconds: int
+    enable_message_ordering: bool = False
 
 
 @dataclass(frozen=True)
@@ -310,7 +313,7 @@ def _subscription(
         data,
         where,
         required=("topic", "push_to"),
-        optional=("filter", "dead_letter_topic", *SUBSCRIPTION_SETTING_RANGES),
+        optional=("filter", "dead_letter_topic", "enable_message_ordering", *SUBSCRIPTION_SETTING_RANGES),
     )
     topic = _string(data, "topic", where)
     if topic not in topics:
@@ -320,6 +323,9 @@ def _subscription(
         raise TopologyError(f"{where}.push_to: unknown service {push_to!r}")
     filter_ = _optional_string(data, "filter", where)
     dead_letter_topic = _dead_letter_topic(data, where, topic, topics)
+    ordered = data.get("enable_message_ordering", False)
+    if not isinstance(ordered, bool):
+        raise TopologyError(f"{where}.enable_message_ordering: must be true or false, got {ordered!r}")
     settings = {**defaults, **_settings(data, where)}
     for key in SUBSCRIPTION_SETTING_RANGES:
         if key not in settings:
@@ -343,6 +349,7 @@ def _subscription(
         filter=filter_,
         dead_letter_topic=dead_letter_topic,
         **settings,
+        enable_message_ordering=ordered,
     )
 
 

@@ -23,6 +23,7 @@ resource "google_pubsub_subscription" "push" {
   filter                     = each.value.filter
   ack_deadline_seconds       = each.value.ack_deadline_seconds
   message_retention_duration = "${each.value.message_retention_seconds}s"
+  enable_message_ordering    = each.value.enable_message_ordering
   labels = {
     consumer = each.value.push_to
   }
@@ -68,6 +69,7 @@ resource "google_pubsub_subscription" "dead_letter_push" {
   filter                     = each.value.filter
   ack_deadline_seconds       = each.value.ack_deadline_seconds
   message_retention_duration = "${each.value.message_retention_seconds}s"
+  enable_message_ordering    = each.value.enable_message_ordering
   labels = {
     consumer = each.value.push_to
   }

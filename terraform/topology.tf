@@ -53,6 +53,8 @@ locals {
         push_to           = sub.push_to
         filter            = try(sub.filter, null)
         dead_letter_topic = try(sub.dead_letter_topic, null)
+        # Pub/Sub sets it only when it creates a subscription: changing it replaces the subscription.
+        enable_message_ordering = try(sub.enable_message_ordering, false)
       },
       { for key in local.subscription_setting_keys : key => try(sub[key], local.subscription_defaults[key]) },
     )

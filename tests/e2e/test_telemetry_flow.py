@@ -202,6 +202,38 @@ def test_crossing_a_threshold_and_returning_raises_exactly_two_alerts(
     assert all(mail["To"] == "operations@example.com" for mail in mails)
 
 
+def test_a_devices_requests_sent_back_to_back_move_its_alerts_in_the_order_sent(
+    clean_stack: dict[str, Any], db: Any
+) -> None:
+    """Twenty requests, one reading each, each crossing the threshold, sent without waiting for the analytics: the
+    subscription pushes the device's events one at a time in the order ingest published them (enable_message_ordering,
+    ordering key = device). Unordered, the emulator pushes two at once, and a later reading handled first turns the
+    earlier one into history: its crossing is never raised."""
+    device = f"dev-order-{uuid.uuid4().hex[:6]}"
+    db.collection("telemetry-thresholds").document(device).set({"metrics": {"temperature": {"above": 30}}})
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    values = [31.5, 28.0] * 10
+    last = f"r{len(values) - 1}"
+    with requests.Session() as session:
+        for n, value in enumerate(values):
+            reading = {"device_id": device, "reading_id": f"r{n}", "ts": _iso(start + timedelta(seconds=n))}
+            body = {**reading, "metrics": {"temperature": value}}
+            assert session.post(f"{_ingest(clean_stack)}/telemetry", json=body, timeout=30).status_code == 202
+
+    alerts = db.collection("telemetry-devices").document(device).collection("alerts")
+    history = wait_for(
+        lambda: (
+            [(h.get("state"), h.get("reading_id")) for h in alerts.order_by("ts").stream()]
+            if _stats(clean_stack, device).get("latest", {}).get("temperature", {}).get("reading_id") == last
+            else None
+        ),
+        seconds=60,
+        what="the last reading processed",
+    )
+    assert history == [("raised" if n % 2 == 0 else "cleared", f"r{n}") for n in range(len(values))]
+    assert _stats(clean_stack, device)["alerts"] == {"temperature": "normal"}
+
+
 def _all_sent(db: Any, device: str) -> list[dict[str, Any]]:
     """The device's outgoing events (its alerts, as the outbox holds them), once every one is published."""
     entries = [d.to_dict() for d in db.collection("outbox").stream()]

@@ -176,7 +176,8 @@ BIG_TOPOLOGY = textwrap.dedent(
         push_to: images
         dead_letter_topic: images-upload-dead-letter
         ack_deadline_seconds: 300
-      orders-saga: {topic: order-events, push_to: orders, dead_letter_topic: orders-dl, filter: 'attributes.x = "y"'}
+      orders-saga: {topic: order-events, push_to: orders, dead_letter_topic: orders-dl, filter: 'attributes.x = "y"',
+                    enable_message_ordering: true}
       deadletters-images: {topic: images-upload-dead-letter, push_to: deadletters}
     buckets:
       uploads: {name: shop-uploads, notify_topic: upload-events}
@@ -240,6 +241,7 @@ def test_settings_env_and_names_follow_the_topology(tmp_path: Path, case: str) -
             "retry_minimum_backoff_seconds",
             "retry_maximum_backoff_seconds",
             "message_retention_seconds",
+            "enable_message_ordering",
         ):
             assert sub[key] == getattr(loaded, key), (name, key)
         assert sub["ack_deadline_seconds"] >= topo.services[sub["push_to"]].request_timeout_seconds
@@ -280,6 +282,8 @@ def test_settings_env_and_names_follow_the_topology(tmp_path: Path, case: str) -
     assert values["images_backfill_env"] == expected_backfill
     for name in {"orders", "telemetry-ingest"} & set(topo.services):
         assert values["service_settings"][name]["ingress"] == "INGRESS_TRAFFIC_ALL", name
+    ordered = {name for name, sub in values["push_subscriptions"].items() if sub["enable_message_ordering"]}
+    assert ordered == {name for name, sub in topo.subscriptions.items() if sub.enable_message_ordering} != set()
     if case.startswith("big"):
         assert values["service_settings"]["images"]["buckets"] == {"uploads": "read", "renditions": "read_write"}
         assert values["service_settings"]["images"]["cpu"] == "2"

@@ -84,6 +84,7 @@ TOPOLOGY = textwrap.dedent(
         filter: 'attributes."ce-type" = "test.v1"'
         dead_letter_topic: runner-events-dead-letter
         max_delivery_attempts: 7
+        enable_message_ordering: true
       recorder-runner-uploads:
         topic: runner-uploads
         push_to: recorder
@@ -216,6 +217,9 @@ def test_subscriptions_carry_the_topology_settings(info: StackInfo, topology: To
     assert pushed.dead_letter_policy.max_delivery_attempts == 7  # the subscription's own value beats the default
     assert (pushed.retry_policy.minimum_backoff.seconds, pushed.retry_policy.maximum_backoff.seconds) == (1, 5)
     assert pushed.message_retention_duration.seconds == 600
+    assert pushed.enable_message_ordering
+    unordered = subscriber.get_subscription(subscription=info.subscriptions["recorder-runner-uploads"])
+    assert not unordered.enable_message_ordering
     pull = subscriber.get_subscription(subscription=info.subscriptions["runner-events-dead-letter-pull"])
     assert pull.topic == info.topics["runner-events-dead-letter"]
     assert not pull.push_config.push_endpoint

@@ -134,6 +134,17 @@ def test_subscription_values_override_defaults() -> None:
     assert sub.retry_maximum_backoff_seconds == 600  # untouched default
 
 
+def test_a_subscription_is_unordered_unless_it_enables_message_ordering() -> None:
+    assert variant(lambda d: None).subscriptions["svc-bus"].enable_message_ordering is False
+    assert variant(_sub(enable_message_ordering=True)).subscriptions["svc-bus"].enable_message_ordering is True
+
+
+def test_real_telemetry_subscriptions_keep_each_devices_order(real: Topology) -> None:
+    # ingest and analytics publish with ordering key = device; alerts are edge-triggered on that order
+    ordered = {name for name, sub in real.subscriptions.items() if sub.enable_message_ordering}
+    assert ordered == {"telemetry-analytics-telemetry", "notifications-telemetry-alerts"}
+
+
 def test_a_service_runs_one_instance_unless_it_says_how_many() -> None:
     assert variant(lambda d: None).services["svc"].instances == 1
     assert variant(lambda d: d["services"]["svc"].update(instances=3)).services["svc"].instances == 3
@@ -205,6 +216,11 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
     ),
     ("bool number", _sub(max_delivery_attempts=True), "max_delivery_attempts: must be an integer"),
     ("typo in a key", _sub(max_delivery_attempt=7), "subscriptions.svc-bus.max_delivery_attempt: unknown key"),
+    (
+        "ordering flag not a bool",
+        _sub(enable_message_ordering="yes"),
+        "subscriptions.svc-bus.enable_message_ordering: must be true or false, got 'yes'",
+    ),
     ("no renditions bucket", lambda d: d["buckets"].pop("renditions"), "buckets.renditions: missing"),
     ("no uploads bucket", lambda d: d["buckets"].pop("uploads"), "buckets.uploads: missing"),
     (
