@@ -155,6 +155,36 @@ def test_a_storm_of_failures_and_claims_leaves_the_counters_true(db: Any, clean_
     }  # fmt: skip
 
 
+def test_a_storm_of_dead_letters_of_one_event_is_one_record_counting_each_message_once(
+    db: Any, clean_stack: dict[str, Any]
+) -> None:
+    """Ten dead-letter messages of one event, each delivered to the recorder three times, from 4 threads at once:
+    every write reads the one record first, so they contend. A write that still aborts after its backoff budget
+    raises RetryableError (the recorder answers 503) and is delivered again, as Pub/Sub would: at the end each
+    message is counted once, whatever was retried (an aborted write leaves nothing behind)."""
+    project = clean_stack["project"]
+    letters = [_dead_letter(project, "sub-b", "evt-storm", f"dl-{n}") for n in range(10)]
+
+    def deliver(letter: Any) -> str:
+        for _ in range(5):
+            with contextlib.suppress(RetryableError):
+                return dead_letter_store.record(db, letter, None)
+        raise AssertionError(f"{letter.message.message_id}: not recorded in 5 deliveries")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = Counter(pool.map(deliver, letters * 3, timeout=600))
+
+    assert outcomes == {
+        dead_letter_store.RECORDED: 1, dead_letter_store.DEAD_LETTERED_AGAIN: 9, dead_letter_store.DUPLICATE: 20,
+    }  # fmt: skip
+    stored = db.collection(FAILURES_COLLECTION).document(letters[0].record_id).get().to_dict()
+    assert stored["count"] == 10 and stored["status"] == "new"
+    assert sorted(stored["message_ids"]) == sorted(f"dl-{n}" for n in range(10))
+    subscription = f"projects/{project}/subscriptions/sub-b"
+    assert _truly_waiting(db) == {(subscription, "dead_letter"): 1}
+    assert {key: n for key, n in waiting_counts.read(db).items() if n} == {(subscription, "dead_letter"): 1}
+
+
 def test_recount_sets_the_counters_to_the_records_themselves(db: Any, clean_stack: dict[str, Any]) -> None:
     subscription = f"projects/{clean_stack['project']}/subscriptions/sub-a"
     counted = put_record(db, subscription=subscription)

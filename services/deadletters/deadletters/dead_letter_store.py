@@ -9,6 +9,8 @@ The record lives beside the consumers' own permanent-failure records (eventkit.f
   replay failed once more): count it and set the status back to ``new``.
 
 Each write counts the record as waiting in the same transaction (eventkit.waiting_counts), from the status read.
+The transaction begins with its read and retries aborts with jittered backoff (eventkit.transactions), as the
+consumers' own failure records do.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deadletters.dead_letter import KEPT_MESSAGE_IDS, DeadLetter
+from eventkit import run_read_write
 from eventkit.failures import FAILURES_COLLECTION, STATUS_NEW
 from eventkit.waiting_counts import count_write
 
@@ -28,14 +31,15 @@ RECORDED, DUPLICATE, DEAD_LETTERED_AGAIN = "recorded", "duplicate", "dead_letter
 
 
 def record(db: Any, dead_letter: DeadLetter, topic: str | None) -> str:
-    from google.cloud import firestore
+    """Write the record, or see that it is there already; what happened (RECORDED, DUPLICATE, DEAD_LETTERED_AGAIN).
 
+    Contention (a storm of dead letters of one event) is retried with jittered backoff (eventkit.transactions);
+    past the budget it raises RetryableError, and the recorder answers 503."""
     ref = db.collection(FAILURES_COLLECTION).document(dead_letter.record_id)
     message_id = dead_letter.message.message_id
 
-    @firestore.transactional
-    def write(transaction: Any) -> str:
-        snapshot = ref.get(transaction=transaction)
+    def write(transaction: Any, snapshots: list[Any]) -> str:
+        (snapshot,) = snapshots
         now = datetime.now(UTC)
         if not snapshot.exists:
             document = dead_letter.to_document(now, topic)
@@ -59,7 +63,7 @@ def record(db: Any, dead_letter: DeadLetter, topic: str | None) -> str:
         count_write(transaction, db, before, {**before, **update})
         return DEAD_LETTERED_AGAIN
 
-    return write(db.transaction())
+    return run_read_write(db, [ref], write, f"record dead letter {dead_letter.record_id}")
 
 
 @functools.cache

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from eventkit.pubsub_message import PubSubMessage, message_from_envelope
     from eventkit.service import Service
     from eventkit.storage_object import FINALIZED_TYPE, ObjectFinalized
-    from eventkit.transactions import run_transaction
+    from eventkit.transactions import run_read_write, run_transaction
 
 # Imported on first access (PEP 562), not with the package: ``import eventkit.errors`` runs this file, and a
 # service that never builds a Consumer (deadletters) would otherwise import the whole runtime, catalog and all.
@@ -54,6 +54,7 @@ _LAZY = {
     "message_from_envelope": "eventkit.pubsub_message",
     "Service": "eventkit.service",
     "StagedEvent": "eventkit.outbox",
+    "run_read_write": "eventkit.transactions",
     "run_transaction": "eventkit.transactions",
     "Transport": "eventkit.delivery",
 }
@@ -94,5 +95,6 @@ __all__ = [
     "UnknownEventTypeError",
     "message_from_envelope",
     "positive_int",
+    "run_read_write",
     "run_transaction",
 ]
