@@ -262,10 +262,7 @@ def _topic(name: str, raw: Any) -> Topic:
     description = data.get("description", "")
     if not isinstance(description, str):
         raise TopologyError(f"{where}.description: must be a string")
-    dead_letter = data.get("dead_letter", False)
-    if not isinstance(dead_letter, bool):
-        raise TopologyError(f"{where}.dead_letter: must be true or false, got {dead_letter!r}")
-    return Topic(name=name, description=description, dead_letter=dead_letter)
+    return Topic(name=name, description=description, dead_letter=_flag(data, "dead_letter", where))
 
 
 def _service(name: str, raw: Any, base_dir: Path, topics: Mapping[str, Topic]) -> Service:
@@ -323,9 +320,6 @@ def _subscription(
         raise TopologyError(f"{where}.push_to: unknown service {push_to!r}")
     filter_ = _optional_string(data, "filter", where)
     dead_letter_topic = _dead_letter_topic(data, where, topic, topics)
-    ordered = data.get("enable_message_ordering", False)
-    if not isinstance(ordered, bool):
-        raise TopologyError(f"{where}.enable_message_ordering: must be true or false, got {ordered!r}")
     settings = {**defaults, **_settings(data, where)}
     for key in SUBSCRIPTION_SETTING_RANGES:
         if key not in settings:
@@ -349,7 +343,7 @@ def _subscription(
         filter=filter_,
         dead_letter_topic=dead_letter_topic,
         **settings,
-        enable_message_ordering=ordered,
+        enable_message_ordering=_flag(data, "enable_message_ordering", where),
     )
 
 
@@ -459,6 +453,14 @@ def _string(data: Mapping[str, Any], key: str, where: str) -> str:
 
 def _optional_string(data: Mapping[str, Any], key: str, where: str) -> str | None:
     return None if data.get(key) is None else _string(data, key, where)
+
+
+def _flag(data: Mapping[str, Any], key: str, where: str) -> bool:
+    """An optional true/false key, false when absent."""
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise TopologyError(f"{where}.{key}: must be true or false, got {value!r}")
+    return value
 
 
 def _int_in(data: Mapping[str, Any], key: str, where: str, bounds: tuple[int, int]) -> int:

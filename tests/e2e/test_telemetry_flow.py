@@ -25,12 +25,11 @@ def _ingest(stack: dict[str, Any]) -> str:
     return stack["services"]["telemetry-ingest"]
 
 
-def _post(stack: dict[str, Any], body: Any) -> requests.Response:
+def _post(stack: dict[str, Any], body: Any, http: Any = requests) -> requests.Response:
+    """POST /telemetry, through ``http`` (``requests``, or a Session that keeps its connection)."""
     # json.dumps, not requests' json=: devices do send the non-standard literal NaN, and so must the tests.
     data = json.dumps(body)
-    return requests.post(
-        f"{_ingest(stack)}/telemetry", data=data, headers={"Content-Type": "application/json"}, timeout=30
-    )
+    return http.post(f"{_ingest(stack)}/telemetry", data=data, headers={"Content-Type": "application/json"}, timeout=30)
 
 
 def _stats(stack: dict[str, Any], device: str, **params: str) -> dict[str, Any]:
@@ -217,8 +216,7 @@ def test_a_devices_requests_sent_back_to_back_move_its_alerts_in_the_order_sent(
     with requests.Session() as session:
         for n, value in enumerate(values):
             reading = {"device_id": device, "reading_id": f"r{n}", "ts": _iso(start + timedelta(seconds=n))}
-            body = {**reading, "metrics": {"temperature": value}}
-            assert session.post(f"{_ingest(clean_stack)}/telemetry", json=body, timeout=30).status_code == 202
+            assert _post(clean_stack, {**reading, "metrics": {"temperature": value}}, session).status_code == 202
 
     alerts = db.collection("telemetry-devices").document(device).collection("alerts")
     history = wait_for(
