@@ -10,9 +10,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import flask
 import pytest
 from firestore_calls import record_firestore_calls
+from push_request import push_request
 
 from eventkit import Consumer, DomainEvent, HandlerContext
 from eventkit.catalog import CATALOG, ORDER_PLACED
@@ -33,8 +33,8 @@ def _deliver(consumer: Consumer, n: int) -> dict[str, Any]:
 def _deliver_event(consumer: Consumer, event: Any) -> dict[str, Any]:
     data, attributes = encode_for_pubsub(event)
     envelope = {"message": {"data": base64.b64encode(data).decode(), "attributes": attributes, "messageId": event.id}}
-    with flask.Flask("hot-documents").test_request_context("/", method="POST", json=envelope):
-        body, status, _ = consumer.handle(flask.request)
+    with push_request(envelope) as request:
+        body, status, _ = consumer.handle(request)
     assert status == 200, body
     return json.loads(body)
 

@@ -16,9 +16,9 @@ from email.message import Message
 from types import ModuleType
 from typing import Any
 
-import flask
 import pytest
 from aiosmtpd.controller import Controller
+from push_request import push_request
 
 from eventkit.catalog import CATALOG, ORDER_CANCELLED, ORDER_CONFIRMED
 from eventkit.events import DomainEvent, encode_for_pubsub, new_event
@@ -78,9 +78,8 @@ def _push(service: ModuleType, event: DomainEvent) -> tuple[int, dict[str, Any]]
         "message": {"data": base64.b64encode(data).decode(), "attributes": attributes, "messageId": uuid.uuid4().hex},
         "subscription": "projects/shop-test/subscriptions/notifications-order-events",
     }
-    app = flask.Flask("notifications-it")
-    with app.test_request_context("/", method="POST", json=body):
-        text, status, _ = service.handle_event(flask.request)
+    with push_request(body) as request:
+        text, status, _ = service.handle_event(request)
     return status, json.loads(text)
 
 

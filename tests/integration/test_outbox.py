@@ -8,9 +8,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import flask
 import pytest
 from google.cloud import firestore, pubsub_v1
+from push_request import push_request
 from waiting import wait_for
 
 from eventkit import Consumer, DomainEvent, HandlerContext
@@ -182,15 +182,13 @@ def test_redelivered_cause_flushes_what_its_first_run_left_unsent(db: Any, clean
     topic_id = f"t-{uuid.uuid4().hex[:10]}"
     consumer = _emitting_consumer(project, topic_id)
     body = _push_body(new_event(CATALOG, ORDER_PLACED, ORDER, source="//tests"), "m1")
-    app = flask.Flask("t")
-
-    with app.test_request_context("/", method="POST", json=body):
-        first = consumer.handle(flask.request)
+    with push_request(body) as request:
+        first = consumer.handle(request)
     assert first[1] == 503  # committed, but the topic does not exist yet: not published
 
     subscription = _create_topic_with_pull(f"projects/{project}/topics/{topic_id}")
-    with app.test_request_context("/", method="POST", json=body):
-        second = consumer.handle(flask.request)
+    with push_request(body) as request:
+        second = consumer.handle(request)
 
     assert second[1] == 200 and '"duplicate"' in second[0]
     assert len(_pull_ids(subscription)) == 1
@@ -289,8 +287,8 @@ def test_a_delivery_that_publishes_writes_one_log_line_carrying_the_message_ids(
     order = new_event(CATALOG, ORDER_PLACED, ORDER, source="//tests")
     body = _push_body(order, "m2")
     capsys.readouterr()
-    with flask.Flask("t").test_request_context("/", method="POST", json=body):
-        assert consumer.handle(flask.request)[1] == 200
+    with push_request(body) as request:
+        assert consumer.handle(request)[1] == 200
 
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     info = [line for line in lines if line["severity"] == "INFO" and line.get("event_id") == order.id]
@@ -329,8 +327,8 @@ def test_requests_in_flight_together_batch_their_marks_and_the_last_one_out_writ
 
     def deliver(n: int) -> dict[str, Any]:
         event = new_event(CATALOG, ORDER_PLACED, {**ORDER, "order_id": f"o-{n}"}, source="//tests")
-        with flask.Flask("marks").test_request_context("/", method="POST", json=_push_body(event, f"m{n}")):
-            return json.loads(consumer.handle(flask.request)[0])
+        with push_request(_push_body(event, f"m{n}")) as request:
+            return json.loads(consumer.handle(request)[0])
 
     with ThreadPoolExecutor(2) as pool:
         answers = list(pool.map(deliver, range(2)))

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
-import flask
 import pytest
 from firestore_calls import counts, record_firestore_calls
+from push_request import push_request
 
 from eventkit.catalog import CATALOG
 from eventkit.catalog.telemetry import TELEMETRY_READINGS
@@ -33,9 +33,8 @@ def _deliver(module: ModuleType, readings: list[dict[str, Any]], device: str = "
         "message": {"data": base64.b64encode(data).decode(), "attributes": attributes, "messageId": event.id},
         "subscription": "projects/shop-test/subscriptions/telemetry-analytics-telemetry",
     }
-    app = flask.Flask("analytics-test")
-    with app.test_request_context("/", method="POST", json=envelope):
-        body, status, _ = module.handle_event(flask.request)
+    with push_request(envelope) as request:
+        body, status, _ = module.handle_event(request)
     assert status == 200, body
     return json.loads(body)
 
